@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Installs the toolkit and everything it needs into the current Python environment.
+#
+#   bash install.sh         torch, fairseq, faiss, the sse package and its dependencies
+#   bash install.sh --dev   also the test tools, pocketsphinx, and the Debian packages that the
+#                           tests and the demo-corpus generator use (espeak-ng, flite, festival)
+#
+# Safe to run again: what is already installed is left alone.
+# TORCH_SPEC chooses the torch to install when none is present (default torch==2.13.0).
+set -euo pipefail
+cd "$(dirname "$0")"
+dev=0
+[ "${1:-}" = "--dev" ] && dev=1
+PY=${PYTHON:-python3}
+pip_install() { "$PY" -m pip install --quiet "$@"; }
+
+if [ "$dev" = 1 ] && command -v apt-get >/dev/null; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  echo "== Debian packages (synthesisers for the demo corpus and the tests, real test speech)"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts \
+    pocketsphinx-testdata >/dev/null
+fi
+
+# torch first: a resolver step that finds no torch would pull the large CUDA build.
+if ! "$PY" -c "import torch" 2>/dev/null; then
+  echo "== ${TORCH_SPEC:-torch==2.13.0}"
+  pip_install "${TORCH_SPEC:-torch==2.13.0}"
+fi
+
+if ! "$PY" -c "import fairseq" 2>/dev/null; then
+  echo "== fairseq (compiles for a few minutes)"
+  pip_install numpy cython
+  pip_install hydra-core==1.3.2 omegaconf==2.3.0 regex sacrebleu bitarray scikit-learn packaging cffi
+  if "$PY" -c "import sys; sys.exit(sys.version_info < (3, 11))"; then
+    pip_install --no-build-isolation --no-deps fairseq-fixed==0.12.3.1  # fairseq 0.12.2 for Python 3.11+
+  else
+    pip_install --no-build-isolation --no-deps fairseq==0.12.2
+  fi
+fi
+
+if ! "$PY" -c "import faiss" 2>/dev/null; then
+  echo "== faiss-cpu (install faiss-gpu yourself on a GPU machine for GPU k-NN)"
+  pip_install faiss-cpu
+fi
+
+echo "== sse"
+if [ "$dev" = 1 ]; then pip_install -e ".[dev,align]"; else pip_install -e .; fi
+"$PY" -c "import sse, fairseq, faiss, torch; print('sse', sse.__version__, '| torch', torch.__version__, '| fairseq', fairseq.__version__, '| cuda', torch.cuda.is_available())" 2>&1 | grep -v tensorboardX

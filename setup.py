@@ -1,0 +1,37 @@
+"""Install the ``sse`` package: ``pip install -e .`` (``bash install.sh`` does everything, fairseq included).
+
+fairseq is not listed here: 0.12.2 does not build on Python >= 3.11, where the drop-in
+``fairseq-fixed==0.12.3.1`` provides the same ``fairseq`` module, and both must be installed
+with ``--no-build-isolation --no-deps`` after torch; ``install.sh`` does that. FAISS is not
+listed either, because ``faiss-cpu`` and ``faiss-gpu`` provide the same module and a GPU user
+must not be handed the CPU build; ``install.sh`` installs ``faiss-cpu`` unless one is present.
+"""
+from setuptools import find_packages, setup
+
+setup(
+    name="sse",
+    version="0.1.0",
+    description="Speech sequence embeddings trained with nearest-neighbour contrastive learning "
+                "(Algayres et al., Interspeech 2022), on fairseq",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["sse", "sse.*"]),
+    package_data={"sse": ["config/*.yaml"]},
+    python_requires=">=3.9",
+    install_requires=[
+        "torch>=2.1",
+        "numpy",
+        "soundfile",
+        "soxr",
+        "pedalboard",
+        "kaldi-native-fbank",
+        "silero-vad",
+        "tqdm",
+        "matplotlib",
+    ],
+    extras_require={
+        "dev": ["pytest", "scikit-learn"],
+        "align": ["pocketsphinx>=5"],
+        "pyannote": ["pyannote.audio"],
+    },
+)

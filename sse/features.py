@@ -1,0 +1,312 @@
+"""Frame features of VADs: how they are computed (SPEC step 3) and the on-disk store.
+
+Computing: each VAD is encoded with up to :data:`CONTEXT` seconds of extra audio on each side,
+then its frames are cropped back to the VAD; VADs longer than :data:`PIECE` seconds are cut
+into pieces, each encoded with its own context, and the frames concatenated; VADs shorter than
+:data:`MIN_VAD` are dropped. Frame ``i`` of a VAD starting at ``vs`` begins at ``vs + i/50``.
+The left context is a whole number of frames so the crop falls exactly on that grid.
+
+Store layout (no pickle anywhere)::
+
+    DIR/frontend.json                       front-end description + extraction settings
+    DIR/shard-00000-of-00004.npy            float16 frames of the shard's VADs, (frames, dim)
+    DIR/shard-00000-of-00004.index          <wav> <speaker> <vad start> <vad end> <first frame> <count>
+
+A shard's ``.index`` is renamed into place last, so a shard is finished exactly when its index
+exists; an interrupted extraction leaves only hidden ``.part`` files.
+"""
+from __future__ import annotations
+
+import bisect
+import json
+import logging
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Iterable, Iterator, NamedTuple
+
+import numpy as np
+import torch
+
+from .audio import audio_info, read_audio
+from .errors import FormatError, UserError
+from .files import atomic_open, atomic_path
+from .formats import VAD_TOLERANCE, Vad, format_time
+from .frontend import Frontend
+
+logger = logging.getLogger(__name__)
+
+CONTEXT = 5.0
+PIECE = 20.0
+MIN_VAD = 0.040
+STORE_VERSION = 1
+
+
+def vad_pieces(vad: Vad, piece: float = PIECE) -> list[tuple[float, float]]:
+    """Cut a VAD into consecutive spans of at most ``piece`` seconds."""
+    count = max(1, math.ceil(vad.duration / piece - 1e-9))
+    return [(vad.start + i * piece, min(vad.end, vad.start + (i + 1) * piece)) for i in range(count)]
+
+
+class PieceAudio(NamedTuple):
+    """The audio to encode for one piece of a VAD, and which of its frames belong to the piece."""
+
+    samples: np.ndarray
+    first_frame: int  # frames before it come from the left context
+    frame_count: int  # frames the piece should give (fewer if the file ends without context)
+
+
+def piece_audio(corpus_root: str | os.PathLike, vad: Vad, frame_rate: int = 50,
+                context: float = CONTEXT, piece: float = PIECE, info=None) -> list[PieceAudio]:
+    """Read the audio of every piece of ``vad`` with its context (the extraction rule above)."""
+    path = Path(corpus_root) / vad.wav
+    info = info or audio_info(path)
+    if vad.end > info.duration + VAD_TOLERANCE:
+        raise UserError(f"{path}: VAD [{format_time(vad.start)}, {format_time(vad.end)}] goes past "
+                        f"the end of the file ({info.duration:.3f} s)")
+    pieces = []
+    for start, end in vad_pieces(vad, piece):
+        left_frames = int(math.floor(min(context, start) * frame_rate + 1e-6))
+        left = left_frames / frame_rate
+        right = max(0.0, min(context, info.duration - end))
+        samples = read_audio(path, start - left, min(end + right, info.duration), info=info)
+        pieces.append(PieceAudio(samples, left_frames, int(round((end - start) * frame_rate))))
+    return pieces
+
+
+def crop_piece_frames(frames: torch.Tensor, piece: PieceAudio) -> torch.Tensor:
+    return frames[piece.first_frame:piece.first_frame + piece.frame_count]
+
+
+def compute_vad_frames(frontend: Frontend, corpus_root: str | os.PathLike, vad: Vad,
+                       info=None) -> np.ndarray:
+    """Frames (float32, (count, dim)) of one VAD, computed with the context rule."""
+    pieces = piece_audio(corpus_root, vad, frontend.frame_rate, info=info)
+    frames = frontend.batch([piece.samples for piece in pieces])
+    return torch.cat([crop_piece_frames(f, p) for f, p in zip(frames, pieces)]).float().cpu().numpy()
+
+
+# --------------------------------------------------------------------------- the store
+
+def shard_name(shard: int, nshards: int) -> str:
+    return f"shard-{shard:05d}-of-{nshards:05d}"
+
+
+def shard_of(position: int, count: int, nshards: int) -> int:
+    """Contiguous split of ``count`` VADs into ``nshards`` shards of nearly equal size."""
+    return position * nshards // count
+
+
+def store_description(frontend: Frontend, nshards: int) -> dict:
+    return {"version": STORE_VERSION, "frontend": frontend.describe(), "nshards": nshards,
+            "context": CONTEXT, "piece": PIECE, "min_vad": MIN_VAD, "dtype": "float16"}
+
+
+def write_store_description(output_dir: Path, description: dict) -> None:
+    """Write ``frontend.json``, or check that an existing one describes the same extraction."""
+    path = output_dir / "frontend.json"
+    if path.exists():
+        existing = json.loads(path.read_text())
+        if existing != description:
+            raise UserError(f"{output_dir}: holds features made with different settings "
+                            f"({existing['frontend']} in {existing['nshards']} shards); "
+                            f"use another --output_dir")
+        return
+    with atomic_open(path) as out:
+        json.dump(description, out, indent=2)
+        out.write("\n")
+
+
+class _FrameWriter:
+    """Appends float16 frames to a raw temporary file, then turns it into a ``.npy``."""
+
+    def __init__(self, final: Path, dim: int) -> None:
+        self.final, self.dim, self.rows = final, dim, 0
+        self.raw_path = final.with_name(f".{final.name}.raw.part")
+        self.raw = open(self.raw_path, "wb")
+
+    def append(self, frames: np.ndarray) -> int:
+        offset = self.rows
+        self.raw.write(np.ascontiguousarray(frames, dtype=np.float16).tobytes())
+        self.rows += len(frames)
+        return offset
+
+    def finish(self) -> None:
+        self.raw.close()
+        with atomic_path(self.final) as temporary, open(temporary, "wb") as out, \
+                open(self.raw_path, "rb") as raw:
+            np.lib.format.write_array_header_1_0(
+                out, {"descr": np.dtype(np.float16).str, "fortran_order": False,
+                      "shape": (self.rows, self.dim)})
+            while block := raw.read(1 << 24):
+                out.write(block)
+        self.raw_path.unlink()
+
+    def abandon(self) -> None:
+        self.raw.close()
+        self.raw_path.unlink(missing_ok=True)
+
+
+def check_vads_against_audio(corpus_root: str | os.PathLike, vads: Iterable[Vad],
+                             progress: bool = True) -> dict:
+    """Check every file exists and every VAD lies inside its file; return ``{wav: AudioInfo}``."""
+    from tqdm import tqdm  # noqa: PLC0415
+
+    infos: dict = {}
+    for vad in tqdm(vads, desc="checking audio", unit="vad", disable=not progress, leave=False):
+        if vad.wav not in infos:
+            infos[vad.wav] = audio_info(Path(corpus_root) / vad.wav)
+        if vad.end > infos[vad.wav].duration + VAD_TOLERANCE:
+            raise UserError(f"{Path(corpus_root) / vad.wav}: VAD [{format_time(vad.start)}, "
+                            f"{format_time(vad.end)}] goes past the end of the file "
+                            f"({infos[vad.wav].duration:.3f} s)")
+    return infos
+
+
+def extract_shard(frontend: Frontend, corpus_root: str | os.PathLike, vads: list[Vad],
+                  output_dir: str | os.PathLike, shard: int = 0, nshards: int = 1,
+                  num_workers: int = 2, progress: bool = True) -> bool:
+    """Compute and store the frames of shard ``shard`` of ``vads``; False if it was already done."""
+    from tqdm import tqdm  # noqa: PLC0415
+
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    write_store_description(output_dir, store_description(frontend, nshards))
+    name = shard_name(shard, nshards)
+    index_path = output_dir / f"{name}.index"
+    if index_path.exists():
+        logger.info("%s is already finished, skipping", index_path)
+        return False
+    mine = [vad for position, vad in enumerate(vads) if shard_of(position, len(vads), nshards) == shard]
+    kept = [vad for vad in mine if vad.duration >= MIN_VAD]
+    if len(kept) < len(mine):
+        logger.info("dropping %d VADs shorter than %g ms", len(mine) - len(kept), MIN_VAD * 1000)
+    infos = check_vads_against_audio(corpus_root, kept, progress)
+
+    writer = _FrameWriter(output_dir / f"{name}.npy", frontend.dim)
+    index_lines = []
+    try:
+        loader = _piece_loader(corpus_root, kept, infos, frontend.frame_rate, num_workers)
+        bar = tqdm(total=sum(vad.duration for vad in kept) / 3600, unit="h", desc=f"features {name}",
+                   disable=not progress, bar_format="{l_bar}{bar}| {n:.2f}/{total:.2f} h [{elapsed}<{remaining}]")
+        for vad, pieces in loader:
+            frames = frontend.batch([piece.samples for piece in pieces])
+            vad_frames = torch.cat([crop_piece_frames(f, p) for f, p in zip(frames, pieces)])
+            offset = writer.append(vad_frames.float().cpu().numpy())
+            index_lines.append(f"{vad.wav} {vad.speaker} {format_time(vad.start)} "
+                               f"{format_time(vad.end)} {offset} {len(vad_frames)}\n")
+            bar.update(vad.duration / 3600)
+        bar.close()
+        writer.finish()
+    except BaseException:
+        writer.abandon()
+        raise
+    with atomic_open(index_path, encoding="utf-8") as out:
+        out.writelines(index_lines)
+    logger.info("wrote %s: %d VADs, %d frames", name, len(index_lines), writer.rows)
+    return True
+
+
+class _PieceDataset(torch.utils.data.Dataset):
+    def __init__(self, corpus_root, vads, infos, frame_rate):
+        self.corpus_root, self.vads, self.infos, self.frame_rate = corpus_root, vads, infos, frame_rate
+
+    def __len__(self):
+        return len(self.vads)
+
+    def __getitem__(self, index):
+        vad = self.vads[index]
+        return vad, piece_audio(self.corpus_root, vad, self.frame_rate, info=self.infos[vad.wav])
+
+
+def _piece_loader(corpus_root, vads, infos, frame_rate, num_workers) -> Iterator:
+    """Read and resample audio in worker processes while the front-end runs."""
+    dataset = _PieceDataset(corpus_root, vads, infos, frame_rate)
+    return iter(torch.utils.data.DataLoader(dataset, batch_size=None, shuffle=False,
+                                            num_workers=num_workers, prefetch_factor=4 if num_workers else None))
+
+
+class StoredVad(NamedTuple):
+    start: float
+    end: float
+    shard: int
+    offset: int
+    count: int
+
+
+class FeatureStore:
+    """Read frames back: ``store.frames(wav, start, end)`` for any span inside a stored VAD."""
+
+    def __init__(self, directory: str | os.PathLike) -> None:
+        self.directory = Path(directory)
+        description_path = self.directory / "frontend.json"
+        if not description_path.is_file():
+            raise UserError(f"{self.directory}: not a feature store (no frontend.json); "
+                            f"run utils/extract_features.py first")
+        self.description = json.loads(description_path.read_text())
+        self.frontend = self.description["frontend"]
+        self.frame_rate = int(self.frontend["frame_rate"])
+        self.dim = int(self.frontend["dim"])
+        nshards = int(self.description["nshards"])
+        missing = [s for s in range(nshards)
+                   if not (self.directory / f"{shard_name(s, nshards)}.index").exists()]
+        if missing:
+            raise UserError(f"{self.directory}: feature extraction is not finished: shard(s) "
+                            f"{', '.join(map(str, missing[:10]))} of {nshards} missing")
+        self.arrays = [np.load(self.directory / f"{shard_name(s, nshards)}.npy", mmap_mode="r")
+                       for s in range(nshards)]
+        self.vads: dict[str, list[StoredVad]] = {}
+        self.speakers: dict[str, str] = {}
+        for shard in range(nshards):
+            self._read_index(self.directory / f"{shard_name(shard, nshards)}.index", shard)
+        for entries in self.vads.values():
+            entries.sort()
+        self._starts = {wav: [entry.start for entry in entries] for wav, entries in self.vads.items()}
+
+    def _read_index(self, path: Path, shard: int) -> None:
+        with open(path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                fields = line.split()
+                if len(fields) != 6:
+                    raise FormatError(path, number, "expected 6 fields (<wav> <speaker> <vad start> "
+                                                    "<vad end> <first frame> <count>)")
+                wav = sys.intern(fields[0])
+                self.speakers[wav] = sys.intern(fields[1])
+                self.vads.setdefault(wav, []).append(StoredVad(
+                    float(fields[2]), float(fields[3]), shard, int(fields[4]), int(fields[5])))
+
+    def __len__(self) -> int:
+        return sum(len(entries) for entries in self.vads.values())
+
+    def stored_vads(self) -> Iterator[Vad]:
+        for wav, entries in self.vads.items():
+            for entry in entries:
+                yield Vad(wav, self.speakers[wav], entry.start, entry.end)
+
+    def locate(self, wav: str, start: float, end: float) -> StoredVad:
+        """The stored VAD of ``wav`` that contains ``[start, end]`` (10 ms tolerance)."""
+        entries = self.vads.get(wav)
+        if entries is None:
+            raise UserError(f"{self.directory}: no features for file {wav}")
+        position = bisect.bisect_right(self._starts[wav], start + VAD_TOLERANCE) - 1
+        if position >= 0 and entries[position].end >= end - VAD_TOLERANCE:
+            return entries[position]
+        raise UserError(f"{self.directory}: no stored VAD of {wav} contains "
+                        f"[{format_time(start)}, {format_time(end)}]")
+
+    def frames(self, wav: str, start: float, end: float) -> np.ndarray:
+        """Frames (float16, read-only view) of ``[start, end]`` of ``wav``; at least one frame."""
+        entry = self.locate(wav, start, end)
+        first, last = frame_span(start - entry.start, end - entry.start, entry.count, self.frame_rate)
+        return self.arrays[entry.shard][entry.offset + first:entry.offset + last]
+
+
+def frame_span(start: float, end: float, count: int, frame_rate: int = 50) -> tuple[int, int]:
+    """Frames ``[first, last)`` of ``[start, end]`` seconds from the start of a ``count``-frame VAD.
+
+    Rounded to the nearest frame boundary, clipped to the VAD, never empty.
+    """
+    first = min(max(int(round(start * frame_rate)), 0), max(count - 1, 0))
+    last = min(max(int(round(end * frame_rate)), first + 1), count)
+    return first, last

@@ -1,0 +1,241 @@
+"""Frame front-ends: 16 kHz waveform -> frames at 50 per second.
+
+* ``wav2vec2``: a frozen fairseq wav2vec 2.0 checkpoint (the paper: ``wav2vec_small.pt``,
+  output of transformer layer 8, 768 dims).
+* ``mfcc`` / ``fbank``: Kaldi features from kaldi-native-fbank at 100 frames/s, two consecutive
+  frames stacked so the rate is 50 frames/s like wav2vec2. They need no weights, so the whole
+  toolkit runs on a machine that has none.
+
+Every front-end reports its name, dimension and frame rate (:meth:`Frontend.describe`); a
+trained SSE model records that description, and segment times map to frames the same way
+whichever front-end made them: frame ``i`` of a stretch starting at ``t`` begins at
+``t + i / 50``.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .audio import SAMPLE_RATE
+from .errors import UserError
+
+logger = logging.getLogger(__name__)
+
+FRAME_RATE = 50
+DEFAULT_WAV2VEC2 = "pretrained/wav2vec_small.pt"
+DEFAULT_LAYER = 8
+FRONTENDS = ("wav2vec2", "mfcc", "fbank")
+
+
+class Frontend:
+    """Turns one 16 kHz mono waveform into a (frames, dim) float32 tensor."""
+
+    name: str
+    dim: int
+    frame_rate: int = FRAME_RATE
+    device: torch.device = torch.device("cpu")
+
+    def describe(self) -> dict:
+        """What a checkpoint records to rebuild this front-end."""
+        return {"name": self.name, "dim": self.dim, "frame_rate": self.frame_rate}
+
+    def to(self, device) -> "Frontend":
+        self.device = torch.device(device)
+        return self
+
+    def __call__(self, samples) -> torch.Tensor:
+        """Frames of one waveform (1-D float array or tensor), on :attr:`device`."""
+        raise NotImplementedError
+
+    def batch(self, waveforms: list) -> list[torch.Tensor]:
+        """Frames of several waveforms; front-ends that can batch exactly override this."""
+        return [self(waveform) for waveform in waveforms]
+
+
+def _as_numpy(samples) -> np.ndarray:
+    if isinstance(samples, torch.Tensor):
+        samples = samples.detach().cpu().numpy()
+    return np.ascontiguousarray(samples, dtype=np.float32)
+
+
+def kaldi_deltas(features: np.ndarray, window: int = 2) -> np.ndarray:
+    """Kaldi's delta regression over +-``window`` frames, edges repeated."""
+    padded = np.pad(features, ((window, window), (0, 0)), mode="edge")
+    count = len(features)
+    numerator = sum(n * (padded[window + n:window + n + count] - padded[window - n:window - n + count])
+                    for n in range(1, window + 1))
+    return numerator / (2 * sum(n * n for n in range(1, window + 1)))
+
+
+class KaldiFrontend(Frontend):
+    """MFCC (13 + deltas + delta-deltas) or 80-bin log-mel fbank, two 10 ms frames per frame.
+
+    Standard Kaldi settings (25 ms Povey window, 10 ms shift, ``snip_edges``), no dither so
+    features are reproducible, samples scaled to the 16-bit range as Kaldi reads them.
+    """
+
+    def __init__(self, kind: str = "mfcc") -> None:
+        import kaldi_native_fbank as knf  # noqa: PLC0415
+
+        if kind not in ("mfcc", "fbank"):
+            raise ValueError(kind)
+        self.name = kind
+        self._knf = knf
+        if kind == "mfcc":
+            self.options = knf.MfccOptions()
+            self.options.num_ceps = 13
+            base_dim = 13 * 3
+        else:
+            self.options = knf.FbankOptions()
+            self.options.mel_opts.num_bins = 80
+            base_dim = 80
+        self.options.frame_opts.samp_freq = SAMPLE_RATE
+        self.options.frame_opts.dither = 0.0
+        self.options.frame_opts.snip_edges = True
+        self.dim = 2 * base_dim
+
+    def _frames_100hz(self, samples: np.ndarray) -> np.ndarray:
+        computer = (self._knf.OnlineMfcc if self.name == "mfcc" else self._knf.OnlineFbank)(self.options)
+        computer.accept_waveform(SAMPLE_RATE, samples * 32768.0)
+        computer.input_finished()
+        count = computer.num_frames_ready
+        if count == 0:
+            return np.zeros((0, self.dim // 2), dtype=np.float32)
+        frames = np.stack([computer.get_frame(i) for i in range(count)]).astype(np.float32)
+        if self.name == "mfcc":
+            deltas = kaldi_deltas(frames)
+            frames = np.concatenate([frames, deltas, kaldi_deltas(deltas)], axis=1)
+        return frames
+
+    def __call__(self, samples) -> torch.Tensor:
+        frames = self._frames_100hz(_as_numpy(samples))
+        pairs = len(frames) // 2
+        stacked = frames[:2 * pairs].reshape(pairs, self.dim)
+        return torch.from_numpy(stacked).to(self.device)
+
+
+def allow_fairseq_checkpoint_classes() -> None:
+    """Let ``torch.load(weights_only=True)`` (the default since torch 2.6) read fairseq checkpoints.
+
+    fairseq checkpoints hold an ``argparse.Namespace`` (old ``args``) and, when written by
+    ``fairseq-train``, the meters of its progress logger. Only these classes are allow-listed;
+    weights-only loading stays on for everything else.
+    """
+    import argparse  # noqa: PLC0415
+
+    allowed: list = [argparse.Namespace]
+    try:
+        from fairseq.logging import meters  # noqa: PLC0415
+        allowed += [meters.AverageMeter, meters.TimeMeter, meters.StopwatchMeter, meters.MetersDict]
+        allowed += [getattr(meters, name) for name in ("SumMeter", "ConcatTensorMeter") if hasattr(meters, name)]
+    except ImportError:
+        pass
+    torch.serialization.add_safe_globals(allowed)
+
+
+def missing_wav2vec2_message(path: str) -> str:
+    return (f"{path}: no such wav2vec 2.0 checkpoint. Download fairseq's wav2vec_small.pt "
+            f"(wav2vec 2.0 Base, LibriSpeech 960 h, no fine-tuning) and put it at "
+            f"{DEFAULT_WAV2VEC2} or pass --path_ssl; or use --frontend mfcc, which needs no weights")
+
+
+class Wav2Vec2Frontend(Frontend):
+    """Output of one transformer layer of a frozen fairseq wav2vec 2.0 model.
+
+    Waveforms go through the model one at a time, or in batches of equal length: the Base
+    model's feature extractor group-normalises over time, so zero-padding a batch would change
+    the features of its shorter members.
+    """
+
+    name = "wav2vec2"
+
+    def __init__(self, path: str | os.PathLike = DEFAULT_WAV2VEC2, layer: int = DEFAULT_LAYER) -> None:
+        path = str(path)
+        if not Path(path).is_file():
+            raise UserError(missing_wav2vec2_message(path))
+        allow_fairseq_checkpoint_classes()
+        from fairseq import checkpoint_utils  # noqa: PLC0415
+
+        try:
+            models, cfg, _task = checkpoint_utils.load_model_ensemble_and_task([path])
+        except Exception as error:  # fairseq raises many types for a file that is not a checkpoint
+            raise UserError(f"{path}: cannot load as a fairseq wav2vec 2.0 checkpoint "
+                            f"({type(error).__name__}: {error})") from None
+        model = models[0]
+        model = getattr(getattr(model, "w2v_encoder", None), "w2v_model", model)  # fine-tuned -> base
+        if not hasattr(model, "extract_features") or not hasattr(model, "encoder"):
+            raise UserError(f"{path}: not a wav2vec 2.0 model ({type(model).__name__})")
+        if hasattr(model, "remove_pretraining_modules"):
+            model.remove_pretraining_modules()
+        num_layers = len(model.encoder.layers)
+        if not 0 <= layer < num_layers:
+            raise UserError(f"{path}: layer {layer} does not exist; the model has layers 0..{num_layers - 1}")
+        self.model = model.eval()
+        for parameter in self.model.parameters():
+            parameter.requires_grad_(False)
+        self.path = path
+        self.layer = layer
+        self.normalize = bool(getattr(cfg.task, "normalize", False))
+        self.dim = int(model.cfg.encoder_embed_dim)
+
+    def describe(self) -> dict:
+        return {**super().describe(), "path": self.path, "layer": self.layer}
+
+    def to(self, device) -> "Wav2Vec2Frontend":
+        super().to(device)
+        self.model.to(self.device)
+        return self
+
+    @torch.no_grad()
+    def _forward(self, waves: torch.Tensor) -> torch.Tensor:
+        if self.normalize:  # large models were trained on per-utterance normalised audio
+            waves = torch.nn.functional.layer_norm(waves, waves.shape[-1:])
+        output = self.model.extract_features(waves, padding_mask=None, mask=False, layer=self.layer)
+        return output["x"].float()
+
+    def __call__(self, samples) -> torch.Tensor:
+        wave = torch.as_tensor(_as_numpy(samples), device=self.device)
+        return self._forward(wave[None])[0]
+
+    def batch(self, waveforms: list) -> list[torch.Tensor]:
+        by_length: dict[int, list[int]] = {}
+        for index, waveform in enumerate(waveforms):
+            by_length.setdefault(len(waveform), []).append(index)
+        results: list[torch.Tensor | None] = [None] * len(waveforms)
+        for indices in by_length.values():
+            stacked = torch.stack([torch.as_tensor(_as_numpy(waveforms[i])) for i in indices]).to(self.device)
+            for index, frames in zip(indices, self._forward(stacked)):
+                results[index] = frames
+        return results
+
+
+def build_frontend(name: str, path_ssl: str | None = None, layer: int | None = None,
+                   device: str | torch.device = "cpu") -> Frontend:
+    """The front-end called ``name`` (one of :data:`FRONTENDS`), moved to ``device``."""
+    if name == "wav2vec2":
+        frontend: Frontend = Wav2Vec2Frontend(path_ssl or DEFAULT_WAV2VEC2,
+                                              DEFAULT_LAYER if layer is None else layer)
+    elif name in ("mfcc", "fbank"):
+        frontend = KaldiFrontend(name)
+    else:
+        raise UserError(f"unknown front-end {name!r}; choose one of {', '.join(FRONTENDS)}")
+    return frontend.to(device)
+
+
+def frontend_from_description(description: dict, device="cpu", path_ssl: str | None = None,
+                              layer: int | None = None) -> Frontend:
+    """Rebuild the front-end a checkpoint or feature store recorded (path/layer may be overridden)."""
+    frontend = build_frontend(description["name"], path_ssl or description.get("path"),
+                              layer if layer is not None else description.get("layer"), device)
+    if frontend.dim != description.get("dim", frontend.dim):
+        raise UserError(f"front-end {frontend.name} gives {frontend.dim}-dim frames but "
+                        f"{description['dim']} were recorded")
+    return frontend
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -1,0 +1,100 @@
+"""Shared fixtures: a tiny fairseq wav2vec 2.0 checkpoint and a small spoken-word corpus."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pytest
+import soundfile
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+WORDS = ("window", "garden", "yellow", "market")
+VOICES = ("en-us+m1", "en-gb+f2", "en-us+m3", "en-gb-scotland+f1")
+
+
+def pytest_configure(config):
+    # fairseq 0.12 builds wav2vec2 with the deprecated weight_norm; not ours to fix.
+    config.addinivalue_line("filterwarnings", "ignore:.*weight_norm.*:FutureWarning")
+
+
+class WordCorpus(NamedTuple):
+    root: Path        # corpus root (--path_wavs)
+    vads: Path        # VAD list, one VAD per file
+    segments: Path    # labelled segment list: each word as a whole and its first 0.16 s
+    labels: list      # the segment list's transcriptions, in order
+
+
+def run_script(script: str, *args, check: bool = False) -> subprocess.CompletedProcess:
+    """Run ``utils/<script>`` in a subprocess, as a user would."""
+    result = subprocess.run([sys.executable, str(REPO / "utils" / script), *map(str, args)],
+                            capture_output=True, text=True, cwd=REPO)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{script} failed ({result.returncode}):\n{result.stderr[-3000:]}")
+    return result
+
+
+def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    """Exit status 2, one line on stderr naming the problem, no traceback."""
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error:") or line.startswith("usage:")
+              or ": error:" in line]
+    assert errors, result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr, (fragment, result.stderr)
+
+
+@pytest.fixture(scope="session")
+def tiny_wav2vec2(tmp_path_factory) -> Path:
+    from tiny_wav2vec2 import save_tiny_wav2vec2
+    return Path(save_tiny_wav2vec2(tmp_path_factory.mktemp("w2v") / "tiny_wav2vec2.pt"))
+
+
+def _speak(voice: str, text: str, path: Path) -> None:
+    subprocess.run(["espeak-ng", "-v", voice, "-w", str(path), text], check=True, capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def word_corpus(tmp_path_factory) -> WordCorpus:
+    """Four words said by four espeak-ng voices, one file each, 0.3 s of low noise around the word.
+
+    espeak-ng writes 22.05 kHz, so everything reading this corpus also exercises resampling.
+    """
+    if shutil.which("espeak-ng") is None:
+        pytest.fail("espeak-ng is missing: run `bash install.sh --dev`")
+    root = tmp_path_factory.mktemp("word_corpus")
+    rng = np.random.default_rng(0)
+    vad_lines, segment_lines, labels = [], [], []
+    for speaker, voice in enumerate(VOICES):
+        folder = root / f"spk{speaker}"
+        folder.mkdir()
+        for word in WORDS:
+            raw = root / "raw.wav"
+            _speak(voice, word, raw)
+            samples, rate = soundfile.read(raw, dtype="float32")
+            voiced = np.flatnonzero(np.abs(samples) > 0.02)
+            samples = samples[voiced[0]:voiced[-1] + 1]
+            pad = np.zeros(int(0.3 * rate), dtype=np.float32)
+            audio = np.concatenate([pad, samples, pad]) + rng.normal(0, 1e-3, 2 * len(pad) + len(samples))
+            name = f"spk{speaker}/{word}.wav"
+            soundfile.write(root / name, audio.astype(np.float32), rate)
+            duration = len(audio) / rate
+            vad_start, vad_end = 0.2, round(duration - 0.2, 3)
+            vad_lines.append(f"{name} spk{speaker} {vad_start} {vad_end}")
+            word_start, word_end = 0.3, round(0.3 + len(samples) / rate, 3)
+            segment_lines.append(f"{name} spk{speaker} {vad_start} {vad_end} {word_start} {word_end} {word}")
+            segment_lines.append(f"{name} spk{speaker} {vad_start} {vad_end} {word_start} "
+                                 f"{word_start + 0.16:.2f} {word}_onset")
+            labels += [word, f"{word}_onset"]
+            raw.unlink()
+    (root / "vads").write_text("\n".join(vad_lines) + "\n")
+    (root / "segments").write_text("\n".join(segment_lines) + "\n")
+    return WordCorpus(root, root / "vads", root / "segments", labels)

@@ -1,0 +1,118 @@
+import numpy as np
+import pytest
+import torch
+from conftest import assert_user_error, run_script
+from test_metrics import sklearn_map
+
+from sse.checkpoint import load_encoder, save_encoder
+from sse.embed import embed_frames, frames_on_the_fly
+from sse.formats import read_segment_list
+from sse.frontend import build_frontend
+from sse.model import SSEEncoder
+
+
+def map_line(result):
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("MAP: "), result.stdout
+    return float(last.split()[1])
+
+
+@pytest.fixture(scope="module")
+def random_models(tmp_path_factory, tiny_wav2vec2):
+    """Randomly initialised encoders saved in the toolkit's format, over mfcc and tiny wav2vec2."""
+    folder = tmp_path_factory.mktemp("models")
+    torch.manual_seed(0)
+    save_encoder(folder / "mfcc.pt", SSEEncoder(input_dim=78), build_frontend("mfcc").describe())
+    (folder / "w2v").mkdir()
+    save_encoder(folder / "w2v" / "checkpoint_best.pt", SSEEncoder(input_dim=32),
+                 build_frontend("wav2vec2", tiny_wav2vec2, layer=1).describe())
+    return folder
+
+
+def test_baseline_mean_map_matches_an_independent_computation(word_corpus, tmp_path):
+    common = ["--path_wavs", word_corpus.root, "--path_segments", word_corpus.segments,
+              "--baseline", "mean", "--frontend", "mfcc", "--device", "cpu"]
+    scored = run_script("map_dump.py", "--task=map", *common, check=True)
+    run_script("map_dump.py", "--task=dump", "--output_file", tmp_path / "emb.npy", *common, check=True)
+    embeddings = np.load(tmp_path / "emb.npy")
+    assert embeddings.shape == (32, 78) and embeddings.dtype == np.float32
+    expected, queries = sklearn_map(embeddings, word_corpus.labels)
+    assert map_line(scored) == pytest.approx(expected, abs=1e-4)
+    assert f"{queries} queries" in scored.stdout
+    # Row i is the mean of segment i's frames: check one by hand from the VAD's frames.
+    frontend = build_frontend("mfcc")
+    segments = read_segment_list(word_corpus.segments)
+    index, frames = next(frames_on_the_fly(frontend, word_corpus.root, segments[5:6], progress=False))
+    np.testing.assert_allclose(embeddings[5], frames.mean(0), rtol=1e-5, atol=1e-4)
+
+
+def test_dump_rows_follow_the_segment_list_with_a_trained_model_format(word_corpus, random_models, tmp_path):
+    out = tmp_path / "emb.npy"
+    run_script("map_dump.py", "--path_wavs", word_corpus.root, "--path_segments", word_corpus.segments,
+               "--task=dump", "--path_sse", random_models / "w2v", "--output_file", out, "--device", "cpu",
+               check=True)
+    embeddings = np.load(out)
+    assert embeddings.shape == (32, 512) and embeddings.dtype == np.float32
+    loaded = load_encoder(random_models / "w2v")
+    frontend = build_frontend("wav2vec2", loaded.frontend["path"], loaded.frontend["layer"])
+    segments = read_segment_list(word_corpus.segments)
+    reversed_order = segments[::-1]
+    expected = embed_frames(loaded.encoder, frames_on_the_fly(frontend, word_corpus.root, reversed_order,
+                                                              progress=False), len(segments), progress=False)
+    np.testing.assert_allclose(embeddings, expected[::-1], rtol=1e-4, atol=1e-4)
+    scored = run_script("map_dump.py", "--path_wavs", word_corpus.root, "--path_segments",
+                        word_corpus.segments, "--task=map", "--path_sse", random_models / "w2v", check=True)
+    assert map_line(scored) == pytest.approx(sklearn_map(embeddings, word_corpus.labels)[0], abs=1e-4)
+
+
+def test_feature_store_gives_the_same_embeddings(word_corpus, random_models, tmp_path):
+    run_script("extract_features.py", "--path_wavs", word_corpus.root, "--path_vads", word_corpus.segments,
+               "--output_dir", tmp_path / "feats", "--frontend", "mfcc", check=True)
+    outputs = []
+    for extra in ([], ["--features", tmp_path / "feats"]):
+        out = tmp_path / f"emb{len(extra)}.npy"
+        run_script("map_dump.py", "--path_wavs", word_corpus.root, "--path_segments", word_corpus.segments,
+                   "--task=dump", "--path_sse", random_models / "mfcc.pt", "--output_file", out, *extra,
+                   check=True)
+        outputs.append(np.load(out))
+    np.testing.assert_allclose(outputs[0], outputs[1], atol=2e-2)  # the store holds float16
+
+
+def bad_case(tmp_path, word_corpus, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("segments_text, message", [
+    ("spk0/window.wav spk0 0.2 1.0 0.3 0.6 w\nspk0/window.wav spk0 0.2 1.0 0.3\n", "segments:2: expected 6 or 7"),
+    ("spk9/nothing.wav spk9 0.2 1.0 0.3 0.6 w\n", "no such audio file"),
+    ("spk0/window.wav spk0 0.2 99.0 0.3 0.6 w\n", "goes past the end of the file"),
+    ("", "the segment list is empty"),
+    ("spk0/window.wav spk0 0.2 1.0 0.3 0.6\n", "no transcription"),
+    ("spk0/window.wav spk0 0.2 1.0 0.3 0.6 a\nspk0/garden.wav spk0 0.2 1.0 0.3 0.6 b\n", "no transcription occurs twice"),
+])
+def test_bad_segment_lists(word_corpus, random_models, tmp_path, segments_text, message):
+    path = bad_case(tmp_path, word_corpus, "segments", segments_text)
+    result = run_script("map_dump.py", "--path_wavs", word_corpus.root, "--path_segments", path,
+                        "--task=map", "--path_sse", random_models / "mfcc.pt")
+    assert_user_error(result, message)
+    assert "MAP:" not in result.stdout
+
+
+def test_bad_checkpoints_and_mismatches(word_corpus, random_models, tmp_path):
+    def dump(*args):
+        return run_script("map_dump.py", "--path_wavs", word_corpus.root, "--path_segments",
+                          word_corpus.segments, "--task=dump", "--output_file", tmp_path / "out.npy", *args)
+
+    (tmp_path / "junk.pt").write_bytes(b"definitely not a checkpoint")
+    assert_user_error(dump("--path_sse", tmp_path / "junk.pt"), "not a checkpoint")
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
+    assert_user_error(dump("--path_sse", tmp_path / "other.pt"), "not an SSE checkpoint")
+    assert_user_error(dump("--path_sse", tmp_path), "holds no checkpoint_best.pt")
+    assert_user_error(dump("--path_sse", random_models / "mfcc.pt", "--frontend", "fbank"),
+                      "gives 160-dim frames but the model", "expects 78")
+    assert_user_error(run_script("map_dump.py", "--path_wavs", word_corpus.root, "--path_segments",
+                                 word_corpus.segments, "--task=dump", "--baseline", "mean"),
+                      "--task=dump needs --output_file")
+    assert not (tmp_path / "out.npy").exists()

@@ -1,0 +1,38 @@
+"""Build and save a tiny, randomly initialised fairseq wav2vec 2.0 checkpoint.
+
+It has the structure of fairseq's ``wav2vec_small.pt`` (same feature extractor, so the same
+50 frames/s) but a narrow, shallow transformer, so the tests exercise the real fairseq loading
+path of :class:`sse.frontend.Wav2Vec2Frontend` in well under a second.
+"""
+from __future__ import annotations
+
+import torch
+
+
+def save_tiny_wav2vec2(path, embed_dim: int = 32, layers: int = 3, seed: int = 0) -> str:
+    from fairseq.dataclass.configs import FairseqConfig
+    from fairseq.models.wav2vec.wav2vec2 import Wav2Vec2Config, Wav2Vec2Model
+    from fairseq.tasks.audio_pretraining import AudioPretrainingConfig
+    from omegaconf import OmegaConf
+
+    torch.manual_seed(seed)
+    model_cfg = Wav2Vec2Config(
+        encoder_layers=layers, encoder_embed_dim=embed_dim, encoder_ffn_embed_dim=2 * embed_dim,
+        encoder_attention_heads=2, conv_pos=16, conv_pos_groups=4, final_dim=16,
+        latent_vars=8, latent_groups=2, conv_feature_layers="[(32, 10, 5)] + [(32, 3, 2)] * 4 + [(32, 2, 2)] * 2",
+    )
+    model = Wav2Vec2Model(model_cfg)
+    cfg = FairseqConfig()
+    cfg.model = OmegaConf.structured(model_cfg)
+    cfg.model._name = "wav2vec2"
+    cfg.task = OmegaConf.structured(AudioPretrainingConfig(data="/nonexistent"))
+    cfg.task._name = "audio_pretraining"
+    state = {
+        "cfg": OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True, enum_to_str=True),
+        "model": model.state_dict(),
+        "optimizer_history": [{"criterion_name": "Wav2vecCriterion", "optimizer_name": "Adam",
+                               "lr_scheduler_state": {}, "num_updates": 0}],
+        "extra_state": {},
+    }
+    torch.save(state, str(path))
+    return str(path)

@@ -1,0 +1,55 @@
+#!/usr/bin/env python
+"""Compute frame features of every VAD of a list and store them (SPEC step 3).
+
+Each VAD is encoded with up to 5 s of context on each side, cut into 20 s pieces when longer,
+cropped back to the VAD; VADs under 40 ms are dropped. Features are stored as float16 ``.npy``
+shards with a plain-text index (see ``sse/features.py``); finished shards are skipped, so an
+interrupted run resumes, and ``--shard/--nshards`` split the work over a cluster array job.
+
+    python utils/extract_features.py --path_wavs $LS --path_vads vads --output_dir feats \\
+        --frontend wav2vec2 --path_ssl pretrained/wav2vec_small.pt --layer 8 --nshards 8
+    python utils/extract_features.py ... --frontend mfcc          # no weights needed
+"""
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
+
+from sse import cli  # noqa: E402
+from sse.features import extract_shard  # noqa: E402
+from sse.formats import read_vads_of  # noqa: E402
+from sse.errors import UserError  # noqa: E402
+from sse.frontend import build_frontend, default_device  # noqa: E402
+
+logger = logging.getLogger("extract_features")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--path_wavs", required=True, help="corpus root the list's wav paths are relative to")
+    parser.add_argument("--path_vads", required=True,
+                        help="VAD list (or a segment list: its distinct VADs are used)")
+    parser.add_argument("--output_dir", required=True, help="feature store directory")
+    cli.add_frontend_arguments(parser)
+    parser.add_argument("--shard", type=int, default=None, help="only this shard (default: all, in turn)")
+    parser.add_argument("--nshards", type=int, default=1, help="number of shards the list is split into")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    parser.add_argument("--num_workers", type=int, default=2, help="audio-reading processes")
+    args = parser.parse_args()
+    cli.setup_logging()
+    if args.nshards < 1 or (args.shard is not None and not 0 <= args.shard < args.nshards):
+        parser.error("need --nshards >= 1 and 0 <= --shard < --nshards")
+    if not Path(args.path_wavs).is_dir():
+        raise UserError(f"{args.path_wavs}: no such corpus folder")
+
+    vads = read_vads_of(args.path_vads)
+    frontend = build_frontend(args.frontend, args.path_ssl, args.layer, args.device or default_device())
+    shards = range(args.nshards) if args.shard is None else [args.shard]
+    for shard in shards:
+        extract_shard(frontend, args.path_wavs, vads, args.output_dir, shard, args.nshards, args.num_workers)
+
+
+if __name__ == "__main__":
+    cli.run(main)
