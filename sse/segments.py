@@ -66,12 +66,12 @@ def make_segments(vads: list[Vad], max_segments: int | None = None, seed: int = 
     segments = []
     for vad_index, rank in zip(vad_of.tolist(), within.tolist()):
         vad = vads[vad_index]
-        first, length = _nth_span(grid_steps(vad.duration, grid), rank, max_steps)
+        first, length = nth_span(grid_steps(vad.duration, grid), rank, max_steps)
         segments.append(_segment(vad, first, length, grid))
     return segments
 
 
-def _nth_span(steps: int, rank: int, max_steps: int) -> tuple[int, int]:
+def nth_span(steps: int, rank: int, max_steps: int = MAX_STEPS) -> tuple[int, int]:
     """(first grid point, length in steps) of the ``rank``-th span in :func:`vad_segments` order."""
     for first in range(steps):
         lengths = min(max_steps, steps - first)

@@ -1,0 +1,10 @@
+"""fairseq plugin: ``fairseq-train --user-dir <repo>/sse --task sse_augment|sse_pairs|sse_gold
+--arch sse --criterion nt_xent ...``. Importing it registers the tasks, the model and the criterion.
+"""
+from ..frontend import allow_fairseq_checkpoint_classes
+
+# fairseq resumes from checkpoint_last.pt with torch.load, weights-only by default since torch
+# 2.6: allow-list the few classes its checkpoints hold, nothing more.
+allow_fairseq_checkpoint_classes()
+
+from . import criterion, model, tasks  # noqa: E402,F401

@@ -1,0 +1,64 @@
+"""The training model: the library's SSE encoder + the projection head (+ a frozen front-end)."""
+
+from dataclasses import dataclass, field
+
+import torch
+from fairseq.dataclass import FairseqDataclass
+from fairseq.models import BaseFairseqModel, register_model
+
+from ..model import EncoderConfig, ProjectionHead, SSEEncoder
+
+
+@dataclass
+class SSEModelConfig(FairseqDataclass):
+    conv_channels: int = field(default=1024, metadata={"help": "Conv1d output channels (GLU halves them)"})
+    kernel_size: int = field(default=4, metadata={"help": "Conv1d kernel size"})
+    model_dim: int = field(default=512, metadata={"help": "Transformer width = embedding size"})
+    num_heads: int = field(default=4, metadata={"help": "attention heads"})
+    ffn_dim: int = field(default=2048, metadata={"help": "Transformer feed-forward size"})
+    dropout: float = field(default=0.3, metadata={"help": "dropout after the GLU and in the Transformer"})
+
+
+@register_model("sse", dataclass=SSEModelConfig)
+class SSEModel(BaseFairseqModel):
+    """``forward`` takes either padded frames, or (stage 1) waveforms and span indices.
+
+    With waveforms, the frozen front-end computes frames on the fly on the model's device,
+    under ``no_grad``. The front-end is a plain attribute, not a submodule: its weights stay
+    out of the optimizer and out of the checkpoint, which records only its description.
+    """
+
+    def __init__(self, encoder: SSEEncoder, projection: ProjectionHead, frontend=None) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.projection = projection
+        self.frontend = frontend
+
+    @classmethod
+    def build_model(cls, cfg: SSEModelConfig, task):
+        config = EncoderConfig(input_dim=task.input_dim, conv_channels=cfg.conv_channels,
+                               kernel_size=cfg.kernel_size, model_dim=cfg.model_dim,
+                               num_heads=cfg.num_heads, ffn_dim=cfg.ffn_dim, dropout=cfg.dropout)
+        return cls(SSEEncoder(config), ProjectionHead(cfg.model_dim), getattr(task, "live_frontend", None))
+
+    def forward(self, frames=None, lengths=None, waves=None, spans=None) -> torch.Tensor:
+        if waves is not None:
+            frames, lengths = self.span_frames(waves, spans)
+        return self.projection(self.encoder(frames, lengths))
+
+    @torch.no_grad()
+    def span_frames(self, waves, spans: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Frames of both sides of every pair: (2P, time, dim), first sides then second sides."""
+        if self.frontend is None:
+            raise RuntimeError("this model has no front-end to compute frames from waveforms")
+        device = next(self.encoder.parameters()).device
+        if self.frontend.device != device:
+            self.frontend.to(device)
+        wave_frames = self.frontend.batch(list(waves))
+        pieces = []
+        for wave, first, end in torch.cat([spans[:, 0], spans[:, 1]]).tolist():
+            frames = wave_frames[wave]
+            end = min(end, len(frames))
+            pieces.append(frames[min(first, end - 1):end])
+        lengths = torch.tensor([len(p) for p in pieces], device=device)
+        return torch.nn.utils.rnn.pad_sequence(pieces, batch_first=True).to(device), lengths

@@ -1,0 +1,348 @@
+"""fairseq tasks of the three training stages.
+
+* ``sse_augment`` (stage 1, ``launch_init.sh``): pairs from time-stretch augmentation, frames
+  from the frozen front-end computed on the fly.
+* ``sse_pairs`` (stage 2, ``iteration.sh``): a mined pair list, frames from the feature store.
+* ``sse_gold`` (weakly supervised, ``launch_gold.sh``): labelled segments, frames from the store.
+
+One dataset item is one whole batch of positive pairs (so run with ``--batch-size 1``), drawn
+from ``(seed, epoch, index)``; ``--epoch-updates`` items make an epoch.
+
+Validation, after every epoch: with ``--valid-segments`` (a benchmark segment list with
+transcriptions) the task logs ``map``, the exact MAP of ``sse/metrics.py`` computed with the
+same embedding code as ``map_dump.py`` (select with ``--best-checkpoint-metric map
+--maximize-best-checkpoint-metric``); without one, the loss on ``--valid-batches`` batches drawn
+from a held-out ``--heldout-fraction`` of the training data (fully unsupervised selection).
+"""
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from fairseq import metrics
+from fairseq.data import FairseqDataset
+from fairseq.dataclass import FairseqDataclass
+from fairseq.tasks import FairseqTask, register_task
+from omegaconf import II
+
+from ..augment import EFFECTS, Effects
+from ..embed import embed_frames, frames_from_store, frames_on_the_fly, pad_frames
+from ..errors import UserError
+from ..features import FeatureStore
+from ..formats import read_pair_list, read_segment_list, read_vad_list
+from ..frontend import DEFAULT_LAYER, DEFAULT_WAV2VEC2, FRONTENDS, build_frontend, frontend_from_description
+from ..metrics import mean_average_precision
+from ..sampling import (AugmentationSampler, AugmentationSettings, LabelSampler, PairSampler,
+                        batch_rng, split_heldout)
+
+logger = logging.getLogger(__name__)
+
+TRAIN_STREAM, VALID_STREAM = 0, 1
+
+
+@dataclass
+class SSETaskConfig(FairseqDataclass):
+    data: str = field(default="", metadata={"help": "corpus root that the lists' wav paths are relative to ($LS)"})
+    valid_segments: str = field(default="", metadata={
+        "help": "benchmark segment list with transcriptions: validate by its MAP (else by held-out loss)"})
+    valid_features: str = field(default="", metadata={
+        "help": "feature store holding the benchmark's VADs (else its frames are computed once at start)"})
+    valid_batches: int = field(default=20, metadata={"help": "held-out batches for loss validation"})
+    heldout_fraction: float = field(default=0.05, metadata={
+        "help": "share of the training data held out for loss validation (when no --valid-segments)"})
+    epoch_updates: int = field(default=1000, metadata={"help": "batches (= updates) per epoch"})
+    pairs_per_batch: int = field(default=256, metadata={"help": "positive pairs per batch"})
+    embed_batch_size: int = field(default=256, metadata={"help": "segments per forward pass when embedding"})
+    seed: int = II("common.seed")
+    # Each epoch needs fresh workers: they hold the dataset, whose epoch decides the batches.
+    reuse_dataloader: bool = False
+    persistent_workers: bool = False
+
+
+class _OneItemBatches(FairseqDataset):
+    """Every item is already a whole batch: one item per step, whatever the batching flags say."""
+
+    def batch_by_size(self, indices, *args, **kwargs):
+        return [np.array([index]) for index in indices]
+
+    def num_tokens(self, index: int) -> int:
+        return 1
+
+    def size(self, index: int) -> int:
+        return 1
+
+
+class BatchDataset(_OneItemBatches):
+    """Item ``i`` of epoch ``e`` is the batch ``make_batch(rng(seed, stream, e, i))``."""
+
+    def __init__(self, make_batch, size: int, seed: int, stream: int, fixed_epoch: bool = False) -> None:
+        self.make_batch, self.count, self.seed, self.stream = make_batch, size, seed, stream
+        self.fixed_epoch = fixed_epoch  # validation batches are the same every epoch
+        self.epoch = 1
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __getitem__(self, index: int):
+        epoch = 0 if self.fixed_epoch else self.epoch
+        return self.make_batch(batch_rng(self.seed, epoch, index, self.stream))
+
+    def __len__(self) -> int:
+        return self.count
+
+    def collater(self, samples):
+        return samples[0] if samples else {}
+
+
+class BenchmarkDataset(_OneItemBatches):
+    """A single item that tells ``valid_step`` to compute the benchmark MAP."""
+
+    def __getitem__(self, index: int):
+        return index
+
+    def __len__(self) -> int:
+        return 1
+
+    def collater(self, samples):
+        return {"benchmark": True, "id": torch.zeros(1, dtype=torch.long), "nsentences": 1, "ntokens": 1}
+
+
+class SSETask(FairseqTask):
+    """What the three stages share: front-end bookkeeping, batches as items, validation."""
+
+    cfg: SSETaskConfig
+
+    def __init__(self, cfg: SSETaskConfig) -> None:
+        super().__init__(cfg)
+        self.frontend_description: dict = {}
+        self.live_frontend = None
+        self._benchmark = None
+
+    @classmethod
+    def setup_task(cls, cfg, **kwargs):
+        return cls(cfg)
+
+    @property
+    def input_dim(self) -> int:
+        return int(self.frontend_description["dim"])
+
+    # The checkpoint's task state is how map_dump.py knows which front-end a model needs.
+    def state_dict(self):
+        return {"frontend": dict(self.frontend_description)}
+
+    def load_state_dict(self, state_dict) -> None:
+        recorded = state_dict.get("frontend")
+        if recorded and recorded != self.frontend_description:
+            logger.warning("resuming a checkpoint trained with front-end %s; now using %s",
+                           recorded, self.frontend_description)
+
+    def train_batch(self, rng: np.random.Generator) -> dict:
+        raise NotImplementedError
+
+    def heldout_batch(self, rng: np.random.Generator) -> dict:
+        raise NotImplementedError
+
+    def load_dataset(self, split: str, epoch: int = 1, combine: bool = False, **kwargs) -> None:
+        if split == "train":
+            self.datasets[split] = BatchDataset(self.train_batch, self.cfg.epoch_updates, self.cfg.seed, TRAIN_STREAM)
+        elif self.cfg.valid_segments:
+            self._load_benchmark()
+            self.datasets[split] = BenchmarkDataset()
+        else:
+            self.datasets[split] = BatchDataset(self.heldout_batch, self.cfg.valid_batches, self.cfg.seed,
+                                                VALID_STREAM, fixed_epoch=True)
+
+    def _benchmark_frontend(self):
+        return self.live_frontend or frontend_from_description(self.frontend_description)
+
+    def _load_benchmark(self) -> None:
+        if self._benchmark is not None:
+            return
+        segments = read_segment_list(self.cfg.valid_segments, require_transcriptions=True)
+        if self.cfg.valid_features:
+            store = FeatureStore(self.cfg.valid_features)
+            if store.frontend != self.frontend_description:
+                raise UserError(f"{self.cfg.valid_features}: holds {store.frontend} features, but "
+                                f"training uses {self.frontend_description}")
+            items = frames_from_store(store, segments)
+        else:
+            items = frames_on_the_fly(self._benchmark_frontend(), self.cfg.data, segments)
+        frames = [None] * len(segments)
+        for index, segment_frames in items:
+            frames[index] = np.asarray(segment_frames, dtype=np.float16)
+        self._benchmark = (frames, [s.transcription for s in segments])
+        logger.info("validation: exact MAP on %d segments of %s", len(segments), self.cfg.valid_segments)
+
+    def valid_step(self, sample, model, criterion):
+        if not sample.get("benchmark"):
+            return super().valid_step(sample, model, criterion)
+        frames, labels = self._benchmark
+        device = next(model.encoder.parameters()).device
+        embeddings = embed_frames(model.encoder, enumerate(frames), len(frames), self.cfg.embed_batch_size,
+                                  device, progress=False)
+        result = mean_average_precision(embeddings, labels, device)
+        return torch.zeros(()), 1, {"map": result.map, "map_queries": result.num_queries,
+                                    "sample_size": 1, "nsentences": 1, "ntokens": 1}
+
+    def reduce_metrics(self, logging_outputs, criterion) -> None:
+        super().reduce_metrics(logging_outputs, criterion)
+        maps = [log["map"] for log in logging_outputs if "map" in log]
+        if maps:
+            metrics.log_scalar("map", sum(maps) / len(maps), len(maps), round=4)
+
+    def max_positions(self):
+        return None
+
+    @property
+    def source_dictionary(self):
+        return None
+
+    @property
+    def target_dictionary(self):
+        return None
+
+
+# --------------------------------------------------------------------------- stage 1
+
+@dataclass
+class AugmentTaskConfig(SSETaskConfig):
+    vads: str = field(default="", metadata={"help": "VAD list of the training corpus"})
+    frontend: str = field(default="wav2vec2", metadata={"help": f"one of {', '.join(FRONTENDS)}"})
+    path_ssl: str = field(default=DEFAULT_WAV2VEC2, metadata={"help": "fairseq wav2vec 2.0 checkpoint"})
+    layer: int = field(default=DEFAULT_LAYER, metadata={"help": "wav2vec 2.0 layer whose output is used"})
+    epoch_updates: int = 200
+    pairs_per_batch: int = 250
+    min_vads_per_speaker: int = field(default=20, metadata={"help": "speakers need this many long VADs"})
+    min_vad_duration: float = field(default=1.2, metadata={"help": "VADs shorter than this are not used"})
+    max_vads_per_batch: int = field(default=20, metadata={"help": "at most this many VADs per batch"})
+    max_batch_duration: float = field(default=20.0, metadata={"help": "stop adding VADs past this many seconds"})
+    min_stretch: float = field(default=0.5, metadata={"help": "smallest tempo factor"})
+    max_stretch: float = field(default=1.8, metadata={"help": "largest tempo factor"})
+    effects: str = field(default="", metadata={
+        "help": f"extra effects, comma-separated, off by default: {','.join(EFFECTS)}"})
+
+
+@register_task("sse_augment", dataclass=AugmentTaskConfig)
+class AugmentTask(SSETask):
+    cfg: AugmentTaskConfig
+
+    def __init__(self, cfg: AugmentTaskConfig) -> None:
+        super().__init__(cfg)
+        if not cfg.vads:
+            raise UserError("sse_augment needs --vads (the training VAD list)")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.live_frontend = build_frontend(cfg.frontend, cfg.path_ssl, cfg.layer, device)
+        self.frontend_description = self.live_frontend.describe()
+        try:
+            effects = Effects.from_names([e for e in cfg.effects.split(",") if e])
+        except ValueError as error:
+            raise UserError(str(error)) from None
+        settings = AugmentationSettings(cfg.pairs_per_batch, cfg.min_vads_per_speaker, cfg.min_vad_duration,
+                                        cfg.max_vads_per_batch, cfg.max_batch_duration, cfg.min_stretch,
+                                        cfg.max_stretch, effects, self.live_frontend.frame_rate)
+        vads = read_vad_list(cfg.vads)
+        train_vads, heldout_vads = (vads, []) if cfg.valid_segments else split_heldout(vads, cfg.heldout_fraction, cfg.seed)
+        self.sampler = AugmentationSampler(train_vads, cfg.data, settings)
+        self.heldout_sampler = None
+        if heldout_vads:
+            relaxed = AugmentationSettings(**{**settings.__dict__, "min_vads_per_speaker": 1})
+            self.heldout_sampler = AugmentationSampler(heldout_vads, cfg.data, relaxed)
+        logger.info("stage 1: %d speakers with >= %d VADs of >= %g s", len(self.sampler.speakers),
+                    cfg.min_vads_per_speaker, cfg.min_vad_duration)
+
+    def train_batch(self, rng):
+        return self._collate(self.sampler.draw(rng))
+
+    def heldout_batch(self, rng):
+        return self._collate(self.heldout_sampler.draw(rng))
+
+    @staticmethod
+    def _collate(batch) -> dict:
+        waves = [torch.from_numpy(wave) for wave in batch.waves]
+        pairs = len(batch.spans)
+        return {"net_input": {"waves": waves, "spans": torch.from_numpy(batch.spans)},
+                "nsentences": pairs, "ntokens": pairs, "id": torch.zeros(1, dtype=torch.long)}
+
+
+# --------------------------------------------------------------------------- stages 2 and 3
+
+@dataclass
+class StoreTaskConfig(SSETaskConfig):
+    features: str = field(default="", metadata={"help": "feature store of the training VADs"})
+
+
+class StoreTask(SSETask):
+    """Stages whose frames come from the feature store."""
+
+    cfg: StoreTaskConfig
+
+    def __init__(self, cfg: StoreTaskConfig) -> None:
+        super().__init__(cfg)
+        if not cfg.features:
+            raise UserError(f"{self.__class__.__name__} needs --features (the training feature store)")
+        self.store = FeatureStore(cfg.features)
+        self.frontend_description = dict(self.store.frontend)
+
+    def _collate(self, pairs) -> dict:
+        spans = [first for first, _ in pairs] + [second for _, second in pairs]
+        frames, lengths = pad_frames([self.store.frames(*span) for span in spans])
+        return {"net_input": {"frames": frames, "lengths": lengths}, "nsentences": len(pairs),
+                "ntokens": len(pairs), "id": torch.zeros(1, dtype=torch.long)}
+
+    def _check_spans(self, spans) -> None:
+        """Fail at start, not mid-epoch, if the store lacks a segment the sampler may draw."""
+        for span in spans:
+            self.store.locate(*span)
+
+    def train_batch(self, rng):
+        return self._collate(self.sampler.draw(rng))
+
+    def heldout_batch(self, rng):
+        return self._collate(self.heldout_sampler.draw(rng))
+
+
+@dataclass
+class PairsTaskConfig(StoreTaskConfig):
+    pairs: str = field(default="", metadata={"help": "mined pair list"})
+
+
+@register_task("sse_pairs", dataclass=PairsTaskConfig)
+class PairsTask(StoreTask):
+    cfg: PairsTaskConfig
+
+    def __init__(self, cfg: PairsTaskConfig) -> None:
+        super().__init__(cfg)
+        pairs = read_pair_list(cfg.pairs)
+        train, heldout = (pairs, []) if cfg.valid_segments else split_heldout(pairs, cfg.heldout_fraction, cfg.seed)
+        self.sampler = PairSampler(train, cfg.pairs_per_batch)
+        self.heldout_sampler = PairSampler(heldout, cfg.pairs_per_batch) if heldout else None
+        self._check_spans(span for pair in self.sampler.pairs for span in pair)
+        logger.info("stage 2: %d pairs across files (%d same-file pairs not trained on)",
+                    len(self.sampler.pairs), self.sampler.dropped_same_file)
+
+
+@dataclass
+class GoldTaskConfig(StoreTaskConfig):
+    segments: str = field(default="", metadata={"help": "segment list with phone n-gram transcriptions"})
+
+
+@register_task("sse_gold", dataclass=GoldTaskConfig)
+class GoldTask(StoreTask):
+    cfg: GoldTaskConfig
+
+    def __init__(self, cfg: GoldTaskConfig) -> None:
+        super().__init__(cfg)
+        segments = read_segment_list(cfg.segments, require_transcriptions=True)
+        self.sampler = LabelSampler(segments, cfg.pairs_per_batch)
+        self.heldout_sampler = None
+        if not cfg.valid_segments:
+            labels = sorted({s.transcription for s in segments})
+            _, heldout_labels = split_heldout(labels, cfg.heldout_fraction, cfg.seed)
+            heldout_labels = set(heldout_labels)
+            self.sampler = LabelSampler([s for s in segments if s.transcription not in heldout_labels],
+                                        cfg.pairs_per_batch)
+            self.heldout_sampler = LabelSampler([s for s in segments if s.transcription in heldout_labels],
+                                                cfg.pairs_per_batch)
+        self._check_spans(span for tokens in self.sampler.tokens for span in tokens)
+        logger.info("weak supervision: %d labels with >= 2 tokens", len(self.sampler.labels))

@@ -1,0 +1,195 @@
+"""How each training stage draws a batch of positive pairs (SPEC steps 6-8).
+
+Every draw takes its own ``numpy`` generator, so a batch is a pure function of
+``(seed, epoch, batch index)``: data-loader workers agree, and a resumed run sees the batches
+the interrupted one would have seen.
+
+* :class:`AugmentationSampler` (stage 1): one speaker per batch, up to 20 of its VADs, each
+  time-stretched twice; a pair is one span read from both stretched versions.
+* :class:`PairSampler` (stage 2): random pairs of a mined pair list, same-file pairs excluded.
+* :class:`LabelSampler` (stage 3, weakly supervised): a label drawn in proportion to its count,
+  then two distinct tokens of it.
+"""
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple, Sequence
+
+import numpy as np
+
+from .audio import read_audio
+from .augment import Effects, augment
+from .errors import UserError
+from .formats import Pair, Segment, Vad
+from .segments import GRID, grid_steps, nth_span, segments_per_vad
+
+
+class Span(NamedTuple):
+    """A stretch of one file, as a training pair names it."""
+
+    wav: str
+    start: float
+    end: float
+
+
+def split_heldout(items: Sequence, fraction: float, seed: int) -> tuple[list, list]:
+    """A seeded random ``(kept, held out)`` split, each part in the original order."""
+    if not 0 <= fraction < 1:
+        raise ValueError("fraction must be in [0, 1)")
+    heldout = np.random.default_rng(seed).random(len(items)) < fraction
+    return ([item for item, out in zip(items, heldout) if not out],
+            [item for item, out in zip(items, heldout) if out])
+
+
+# --------------------------------------------------------------------------- stage 1
+
+class AugmentedBatch(NamedTuple):
+    waves: list            # 2 stretched versions of each chosen VAD: [v0 a, v0 b, v1 a, v1 b, ...]
+    spans: np.ndarray      # (pairs, 2, 3) int64: (wave index, first frame, end frame) of each side
+
+
+@dataclass(frozen=True)
+class AugmentationSettings:
+    pairs_per_batch: int = 250
+    min_vads_per_speaker: int = 20
+    min_vad_duration: float = 1.2
+    max_vads_per_batch: int = 20
+    max_batch_duration: float = 20.0
+    min_stretch: float = 0.5
+    max_stretch: float = 1.8
+    effects: Effects = Effects()
+    frame_rate: int = 50
+
+
+class AugmentationSampler:
+    """Stage 1 batches: positive pairs from ONE speaker, so negatives share the speaker.
+
+    A speaker is drawn with probability proportional to its number of usable VADs (at least
+    ``min_vad_duration`` long; only speakers with ``min_vads_per_speaker`` of them take part).
+    Its VADs are taken in random order, up to ``max_vads_per_batch``, stopping once they pass
+    ``max_batch_duration`` seconds. Each is read (no extra context: the stretched audio is
+    what the front-end sees) and stretched twice with independent tempo factors drawn uniformly
+    in ``[min_stretch, max_stretch]``. The candidate spans are the SPEC step-2 segments of the
+    chosen VADs; ``pairs_per_batch`` of them are drawn, and span ``[a, b]`` (seconds from the
+    VAD start) becomes frames ``round(a / f * rate) .. round(b / f * rate)`` of the version
+    stretched by ``f``.
+    """
+
+    def __init__(self, vads: Sequence[Vad], corpus_root: str | os.PathLike,
+                 settings: AugmentationSettings = AugmentationSettings()) -> None:
+        self.corpus_root = Path(corpus_root)
+        self.settings = settings
+        by_speaker: dict[str, list[Vad]] = defaultdict(list)
+        for vad in vads:
+            if vad.duration >= settings.min_vad_duration:
+                by_speaker[vad.speaker].append(vad)
+        self.speakers = sorted(s for s, v in by_speaker.items() if len(v) >= settings.min_vads_per_speaker)
+        if not self.speakers:
+            raise UserError(f"no speaker has {settings.min_vads_per_speaker} VADs of at least "
+                            f"{settings.min_vad_duration:g} s, which stage 1 needs to build a batch "
+                            f"(the VAD list has {len(vads)} VADs, {len(by_speaker)} speakers with long ones)")
+        self.vads = {speaker: by_speaker[speaker] for speaker in self.speakers}
+        counts = np.array([len(self.vads[s]) for s in self.speakers], dtype=np.float64)
+        self.speaker_probabilities = counts / counts.sum()
+
+    def choose_vads(self, rng: np.random.Generator) -> list[Vad]:
+        speaker = self.speakers[rng.choice(len(self.speakers), p=self.speaker_probabilities)]
+        chosen, total = [], 0.0
+        for index in rng.permutation(len(self.vads[speaker]))[:self.settings.max_vads_per_batch]:
+            chosen.append(self.vads[speaker][index])
+            total += chosen[-1].duration
+            if total > self.settings.max_batch_duration:
+                break
+        return chosen
+
+    def draw(self, rng: np.random.Generator) -> AugmentedBatch:
+        settings = self.settings
+        chosen = self.choose_vads(rng)
+        steps = [grid_steps(vad.duration) for vad in chosen]
+        counts = np.array([segments_per_vad(n) for n in steps])
+        total = int(counts.sum())
+        picks = rng.choice(total, size=min(settings.pairs_per_batch, total), replace=False)
+        ends = np.cumsum(counts)
+        vad_of = np.searchsorted(ends, picks, side="right")
+
+        waves, factors = [], []
+        for vad in chosen:
+            samples = read_audio(self.corpus_root / vad.wav, vad.start, vad.end)
+            for _ in range(2):
+                factor = rng.uniform(settings.min_stretch, settings.max_stretch)
+                waves.append(augment(samples, factor, rng, settings.effects))
+                factors.append(factor)
+
+        spans = np.zeros((len(picks), 2, 3), dtype=np.int64)
+        for row, (pick, k) in enumerate(zip(picks, vad_of)):
+            first, length = nth_span(steps[k], int(pick - (ends[k] - counts[k])))
+            start, end = first * GRID, (first + length) * GRID
+            for side in range(2):
+                wave = 2 * k + side
+                a = int(round(start / factors[wave] * settings.frame_rate))
+                b = max(a + 1, int(round(end / factors[wave] * settings.frame_rate)))
+                spans[row, side] = (wave, a, b)
+        return AugmentedBatch(waves, spans)
+
+
+
+# --------------------------------------------------------------------------- stages 2 and 3
+
+class PairSampler:
+    """Stage 2 batches: ``pairs_per_batch`` distinct pairs of the mined list, uniformly.
+
+    Pairs whose two segments come from the same file are not trained on (SPEC step 7).
+    """
+
+    def __init__(self, pairs: Sequence[Pair], pairs_per_batch: int = 256) -> None:
+        self.pairs = [(Span(p.wav1, p.start1, p.end1), Span(p.wav2, p.start2, p.end2))
+                      for p in pairs if p.wav1 != p.wav2]
+        self.dropped_same_file = len(pairs) - len(self.pairs)
+        if not self.pairs:
+            raise UserError("the pair list has no pair across two different files to train on")
+        self.pairs_per_batch = pairs_per_batch
+
+    def draw(self, rng: np.random.Generator) -> list[tuple[Span, Span]]:
+        picks = rng.choice(len(self.pairs), size=min(self.pairs_per_batch, len(self.pairs)), replace=False)
+        return [self.pairs[i] for i in picks]
+
+
+class LabelSampler:
+    """Stage 3 batches: labels drawn in proportion to their counts, two distinct tokens each.
+
+    Only labels with at least two tokens take part. Within a batch the labels are distinct
+    (drawn without replacement), so no negative shares its anchor's label.
+    """
+
+    def __init__(self, segments: Sequence[Segment], pairs_per_batch: int = 256) -> None:
+        tokens: dict[str, list[Span]] = defaultdict(list)
+        for segment in segments:
+            if segment.transcription is None:
+                raise UserError(f"segment {segment.wav} [{segment.start}, {segment.end}] has no "
+                                f"transcription; the weakly supervised stage needs labelled segments")
+            tokens[segment.transcription].append(Span(segment.wav, segment.start, segment.end))
+        self.labels = sorted(label for label, spans in tokens.items() if len(spans) >= 2)
+        if not self.labels:
+            raise UserError("no transcription occurs twice, so there is no positive pair to train on")
+        self.tokens = [tokens[label] for label in self.labels]
+        counts = np.array([len(spans) for spans in self.tokens], dtype=np.float64)
+        self.probabilities = counts / counts.sum()
+        self.pairs_per_batch = pairs_per_batch
+
+    def draw(self, rng: np.random.Generator) -> list[tuple[Span, Span]]:
+        size = min(self.pairs_per_batch, len(self.labels))
+        labels = rng.choice(len(self.labels), size=size, replace=False, p=self.probabilities)
+        pairs = []
+        for label in labels:
+            first, second = rng.choice(len(self.tokens[label]), size=2, replace=False)
+            pairs.append((self.tokens[label][first], self.tokens[label][second]))
+        return pairs
+
+
+def batch_rng(seed: int, epoch: int, index: int, stream: int = 0) -> np.random.Generator:
+    """The generator of batch ``index`` of ``epoch`` (``stream`` separates training and validation)."""
+    return np.random.default_rng([seed, stream, epoch, index])
+
