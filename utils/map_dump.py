@@ -24,35 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone
 import numpy as np  # noqa: E402
 
 from sse import cli  # noqa: E402
-from sse.checkpoint import load_encoder  # noqa: E402
-from sse.embed import embed_frames, frames_from_store, frames_on_the_fly  # noqa: E402
-from sse.errors import UserError  # noqa: E402
-from sse.features import FeatureStore, check_vads_against_audio  # noqa: E402
+from sse.evaluate import embed_segments, load_embedder, score  # noqa: E402
 from sse.files import atomic_path  # noqa: E402
 from sse.formats import read_segment_list  # noqa: E402
-from sse.frontend import build_frontend, default_device, frontend_from_description  # noqa: E402
-from sse.metrics import mean_average_precision  # noqa: E402
-from sse.model import MeanPooling  # noqa: E402
+from sse.frontend import default_device  # noqa: E402
 
 logger = logging.getLogger("map_dump")
-
-
-def build_embedder(args, device):
-    """(embedding module, front-end description or None, front-end to compute frames or None)."""
-    if args.baseline:
-        frontend = build_frontend(args.frontend or "wav2vec2", args.path_ssl, args.layer, device)
-        return MeanPooling(frontend.dim).to(device), frontend
-    loaded = load_encoder(args.path_sse, device)
-    logger.info("loaded %s (front-end %s)", loaded.path, loaded.frontend)
-    if args.frontend and args.frontend != loaded.frontend["name"]:
-        frontend = build_frontend(args.frontend, args.path_ssl, args.layer, device)
-    else:
-        frontend = frontend_from_description(loaded.frontend, device, args.path_ssl, args.layer)
-    expected = loaded.encoder.config.input_dim
-    if frontend.dim != expected:
-        raise UserError(f"front-end {frontend.name} gives {frontend.dim}-dim frames but the model "
-                        f"{loaded.path} expects {expected}")
-    return loaded.encoder, frontend
 
 
 def main() -> None:
@@ -75,29 +52,16 @@ def main() -> None:
     device = args.device or default_device()
 
     segments = read_segment_list(args.path_segments, require_transcriptions=args.task == "map")
-    embedder, frontend = build_embedder(args, device)
-    if args.features:
-        store = FeatureStore(args.features)
-        if store.frontend["name"] != frontend.name or store.dim != frontend.dim:
-            raise UserError(f"{args.features}: holds {store.frontend['name']} features "
-                            f"({store.dim}-dim), not {frontend.name} ({frontend.dim}-dim)")
-        frames = frames_from_store(store, segments)
-    else:
-        if not Path(args.path_wavs).is_dir():
-            raise UserError(f"{args.path_wavs}: no such corpus folder")
-        check_vads_against_audio(args.path_wavs, dict.fromkeys(s.vad for s in segments))
-        frames = frames_on_the_fly(frontend, args.path_wavs, segments)
-    embeddings = embed_frames(embedder, frames, len(segments), args.batch_size, device)
+    embedder, frontend = load_embedder(args.path_sse, device, args.frontend, args.path_ssl, args.layer)
+    embeddings = embed_segments(embedder, frontend, segments, args.path_wavs, args.features,
+                                args.batch_size, device)
 
     if args.task == "dump":
         with atomic_path(args.output_file) as temporary, open(temporary, "wb") as out:
             np.save(out, embeddings)
         logger.info("wrote %s: %d x %d float32", args.output_file, *embeddings.shape)
         return
-    result = mean_average_precision(embeddings, [s.transcription for s in segments], device)
-    if result.num_queries == 0:
-        raise UserError(f"{args.path_segments}: no transcription occurs twice, so MAP has no query")
-    print(result)
+    print(score(embeddings, segments, device, args.path_segments))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,74 @@
+"""Scoring a model (or the mean-pooling baseline) on a segment list: what ``map_dump.py`` and
+``map_table.py`` share, so every MAP the toolkit prints comes from the same code."""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .checkpoint import load_encoder
+from .embed import embed_frames, frames_from_store, frames_on_the_fly
+from .errors import UserError
+from .features import FeatureStore, check_vads_against_audio
+from .formats import Segment
+from .frontend import Frontend, build_frontend, frontend_from_description
+from .metrics import MapResult, mean_average_precision
+from .model import MeanPooling
+
+logger = logging.getLogger(__name__)
+
+
+def load_embedder(path_sse: str | os.PathLike | None, device, frontend: str | None = None,
+                  path_ssl: str | None = None, layer: int | None = None) -> tuple[torch.nn.Module, Frontend]:
+    """A trained encoder and the front-end it needs, or (``path_sse`` None) mean pooling over
+    ``frontend`` frames. An explicit ``frontend`` overrides the one a checkpoint recorded, but
+    must give frames of the dimension the model was trained on."""
+    if path_sse is None:
+        built = build_frontend(frontend or "wav2vec2", path_ssl, layer, device)
+        return MeanPooling(built.dim).to(device), built
+    loaded = load_encoder(path_sse, device)
+    logger.info("loaded %s (front-end %s)", loaded.path, loaded.frontend)
+    if frontend and frontend != loaded.frontend["name"]:
+        built = build_frontend(frontend, path_ssl, layer, device)
+    else:
+        built = frontend_from_description(loaded.frontend, device, path_ssl, layer)
+    expected = loaded.encoder.config.input_dim
+    if built.dim != expected:
+        raise UserError(f"front-end {built.name} gives {built.dim}-dim frames but the model "
+                        f"{loaded.path} expects {expected}")
+    return loaded.encoder, built
+
+
+def segment_frames(segments: Sequence[Segment], frontend: Frontend, corpus_root: str | os.PathLike,
+                   features: str | os.PathLike | None = None):
+    """(index, frames) of every segment: from a feature store if given (it must hold the same
+    front-end's features), else computed per VAD after checking files and times."""
+    if features:
+        store = FeatureStore(features)
+        if store.frontend["name"] != frontend.name or store.dim != frontend.dim:
+            raise UserError(f"{features}: holds {store.frontend['name']} features ({store.dim}-dim), "
+                            f"not {frontend.name} ({frontend.dim}-dim)")
+        return frames_from_store(store, segments)
+    if not Path(corpus_root).is_dir():
+        raise UserError(f"{corpus_root}: no such corpus folder")
+    check_vads_against_audio(corpus_root, dict.fromkeys(segment.vad for segment in segments))
+    return frames_on_the_fly(frontend, corpus_root, segments)
+
+
+def embed_segments(embedder: torch.nn.Module, frontend: Frontend, segments: Sequence[Segment],
+                   corpus_root, features=None, batch_size: int = 256, device="cpu") -> np.ndarray:
+    """One embedding per segment, rows in list order."""
+    return embed_frames(embedder, segment_frames(segments, frontend, corpus_root, features),
+                        len(segments), batch_size, device)
+
+
+def score(embeddings: np.ndarray, segments: Sequence[Segment], device="cpu", source: str = "") -> MapResult:
+    """Exact MAP of the embeddings against the segments' transcriptions."""
+    result = mean_average_precision(embeddings, [s.transcription for s in segments], device)
+    if result.num_queries == 0:
+        raise UserError(f"{source or 'the segment list'}: no transcription occurs twice, so MAP has no query")
+    return result

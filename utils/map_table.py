@@ -1,0 +1,104 @@
+#!/usr/bin/env python
+"""Score several models (and the mean-pooling baseline) on one benchmark: a table and a plot.
+
+    python utils/map_table.py --path_wavs training_data/demo --path_segments sse_benchmark/demo-ngrams-subset \\
+        --baseline --model "stage 1=exp/init" --model "k-NN 1=exp/iter1" --model "gold=exp/gold" \\
+        --output_table exp/results.md --output_plot exp/map.png
+
+Every MAP is the exact MAP of ``map_dump.py --task=map`` (same code). The baseline mean-pools
+the frames of the front-end the models were trained on (or of ``--frontend``).
+"""
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
+
+from sse import cli  # noqa: E402
+from sse.checkpoint import load_encoder  # noqa: E402
+from sse.errors import UserError  # noqa: E402
+from sse.evaluate import embed_segments, load_embedder, score  # noqa: E402
+from sse.files import atomic_open, atomic_path  # noqa: E402
+from sse.formats import read_segment_list  # noqa: E402
+from sse.frontend import default_device  # noqa: E402
+from sse.metrics import NAME  # noqa: E402
+
+logger = logging.getLogger("map_table")
+
+
+def parse_model(text: str) -> tuple[str, str]:
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"expected NAME=CHECKPOINT, got {text!r}")
+    return name, path
+
+
+def plot(rows, path: str, title: str) -> None:
+    import matplotlib  # noqa: PLC0415
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    names, values = [name for name, _ in rows], [result.map for _, result in rows]
+    figure, axes = plt.subplots(figsize=(1.4 * len(rows) + 2, 3.6))
+    bars = axes.bar(range(len(rows)), values, color=["#999999" if n.startswith("mean") else "#3b75af" for n in names])
+    axes.bar_label(bars, labels=[f"{v:.3f}" for v in values], padding=2)
+    axes.set_xticks(range(len(rows)), names, rotation=15)
+    axes.set_ylabel("MAP")
+    axes.set_ylim(0, max(values) * 1.2)
+    axes.set_title(title, fontsize=10)
+    figure.tight_layout()
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=120, format=Path(path).suffix.lstrip(".") or "png")
+    plt.close(figure)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--path_wavs", required=True, help="corpus root of the benchmark's wav paths")
+    parser.add_argument("--path_segments", required=True, help="benchmark segment list with transcriptions")
+    parser.add_argument("--model", action="append", type=parse_model, default=[], metavar="NAME=CHECKPOINT",
+                        help="a model to score (file or dir with checkpoint_best.pt); repeat, in stage order")
+    parser.add_argument("--baseline", action="store_true", help="also score mean-pooled frames")
+    cli.add_frontend_arguments(parser, default=None)
+    parser.add_argument("--features", help="feature store of the benchmark (else frames are computed)")
+    parser.add_argument("--output_table", help="write the table (markdown) here too")
+    parser.add_argument("--output_plot", help="write a bar chart of MAP per model here (png, pdf, svg)")
+    parser.add_argument("--device", default=None)
+    args = parser.parse_args()
+    cli.setup_logging()
+    if not args.model and not args.baseline:
+        parser.error("nothing to score: give --model and/or --baseline")
+    device = args.device or default_device()
+    segments = read_segment_list(args.path_segments, require_transcriptions=True)
+
+    candidates = []
+    if args.baseline:
+        frontend = args.frontend or (load_encoder(args.model[0][1]).frontend["name"] if args.model else None)
+        candidates.append((f"mean {frontend or 'wav2vec2'} frames", None, frontend))
+    candidates += [(name, path, args.frontend) for name, path in args.model]
+    rows = []
+    for name, path, frontend in candidates:
+        embedder, built = load_embedder(path, device, frontend, args.path_ssl, args.layer)
+        embeddings = embed_segments(embedder, built, segments, args.path_wavs, args.features, device=device)
+        rows.append((name, score(embeddings, segments, device, args.path_segments)))
+        logger.info("%s: MAP %.4f", name, rows[-1][1].map)
+
+    queries = rows[0][1]
+    header = (f"{NAME} on {args.path_segments}: {queries.num_segments} segments, "
+              f"{queries.num_queries} queries, {queries.num_labels} labels")
+    lines = [f"| model | MAP |", "|---|---|"] + [f"| {name} | {result.map:.4f} |" for name, result in rows]
+    print(header)
+    print("\n".join(lines))
+    if args.output_table:
+        with atomic_open(args.output_table) as out:
+            out.write(header + "\n\n" + "\n".join(lines) + "\n")
+    if args.output_plot:
+        if not rows:
+            raise UserError("nothing to plot")
+        plot(rows, args.output_plot, f"{NAME}\n{Path(args.path_segments).name}, {queries.num_queries} queries")
+        logger.info("wrote %s", args.output_plot)
+
+
+if __name__ == "__main__":
+    cli.run(main)
