@@ -1,0 +1,191 @@
+"""Mining positive pairs with k nearest neighbours (SPEC step 7).
+
+1. Embed every training segment with the previous model (no projection head).
+2. PCA to 128 dimensions (fitted on at most 1 M embeddings), L2-normalise.
+3. Exact inner-product k-NN (FAISS ``IndexFlatIP``, on GPU when faiss-gpu and CUDA are there),
+   ``k = 10`` neighbours searched per query; the query itself is normally the first of them.
+4. Filters, in order:
+   - drop the query itself, and neighbours from the same file that overlap it in time;
+   - non-maximum suppression: among a query's neighbours from one file, visited from the most
+     similar down, drop any that overlaps an already kept one by more than 40 % (intersection
+     over union: segments shifted by one 0.16 s grid step are the same match);
+   - a global similarity threshold, lowered from 1.00 in 0.01 steps until the segments that
+     still have a pair as queries are at least 50 % of all segments; pairs below it are dropped.
+5. A pair found from both ends (a -> b and b -> a) is written once, with its higher similarity.
+
+Same-file pairs that survive (non-overlapping repeats within one utterance) stay in the list;
+the stage-2 task does not train on them, as the paper's recipe says.
+"""
+from __future__ import annotations
+
+import logging
+from typing import NamedTuple, Sequence
+
+import numpy as np
+import torch
+
+from .formats import Pair, Segment
+
+logger = logging.getLogger(__name__)
+
+K = 10
+PCA_DIM = 128
+MAX_PCA_FIT = 1_000_000
+NMS_OVERLAP = 0.40
+COVERAGE = 0.50
+THRESHOLD_STEP = 0.01
+TOLERANCE = 1e-6  # float32 similarities: 0.9 is stored as 0.89999998
+
+
+class Pca(NamedTuple):
+    mean: np.ndarray        # (dim,)
+    components: np.ndarray  # (out dim, dim), rows by decreasing variance
+
+
+def fit_pca(embeddings: np.ndarray, dim: int = PCA_DIM, max_fit: int = MAX_PCA_FIT, seed: int = 0) -> Pca:
+    """Principal axes of (a random subset of at most ``max_fit``) rows of ``embeddings``."""
+    rows = embeddings
+    if len(rows) > max_fit:
+        rows = rows[np.sort(np.random.default_rng(seed).choice(len(rows), max_fit, replace=False))]
+    rows = torch.as_tensor(np.asarray(rows, dtype=np.float64))
+    mean = rows.mean(0)
+    covariance = (rows - mean).T @ (rows - mean) / max(len(rows) - 1, 1)
+    _, vectors = torch.linalg.eigh(covariance)  # ascending eigenvalues
+    dim = min(dim, rows.shape[1])
+    return Pca(mean.numpy().astype(np.float32), vectors.flip(1)[:, :dim].T.numpy().astype(np.float32))
+
+
+def project(embeddings: np.ndarray, pca: Pca, chunk: int = 1 << 18) -> np.ndarray:
+    """PCA projection then L2 normalisation, float32, in chunks."""
+    out = np.empty((len(embeddings), len(pca.components)), dtype=np.float32)
+    for begin in range(0, len(embeddings), chunk):
+        block = (np.asarray(embeddings[begin:begin + chunk], dtype=np.float32) - pca.mean) @ pca.components.T
+        out[begin:begin + chunk] = block / np.maximum(np.linalg.norm(block, axis=1, keepdims=True), 1e-12)
+    return out
+
+
+def faiss_gpus() -> int:
+    import faiss  # noqa: PLC0415
+    return faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
+
+
+def build_index(vectors: np.ndarray, use_gpu: bool | None = None):
+    """An exact inner-product FAISS index over ``vectors`` (on every GPU if asked and possible)."""
+    import faiss  # noqa: PLC0415
+
+    index = faiss.IndexFlatIP(vectors.shape[1])
+    if use_gpu is None:
+        use_gpu = faiss_gpus() > 0
+    if use_gpu:
+        if faiss_gpus() == 0:
+            raise RuntimeError("GPU k-NN asked for, but this faiss has no GPU support (install faiss-gpu)")
+        index = faiss.index_cpu_to_all_gpus(index)
+    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+def search(index, queries: np.ndarray, k: int = K) -> tuple[np.ndarray, np.ndarray]:
+    """(similarities, ids), each (queries, k), most similar first; ids of -1 mean none."""
+    similarities, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+    return similarities, ids
+
+
+class SegmentTable(NamedTuple):
+    """Segments as arrays: what the filters need, for millions of segments."""
+
+    file: np.ndarray   # int file id
+    start: np.ndarray
+    end: np.ndarray
+
+    @classmethod
+    def of(cls, segments: Sequence[Segment]) -> "SegmentTable":
+        ids: dict[str, int] = {}
+        file = np.array([ids.setdefault(s.wav, len(ids)) for s in segments], dtype=np.int64)
+        return cls(file, np.array([s.start for s in segments]), np.array([s.end for s in segments]))
+
+
+def _intersection_over_union(start_a, end_a, start_b, end_b) -> np.ndarray:
+    intersection = np.clip(np.minimum(end_a, end_b) - np.maximum(start_a, start_b), 0, None)
+    union = np.maximum(end_a, end_b) - np.minimum(start_a, start_b)
+    return intersection / np.maximum(union, 1e-12)
+
+
+def filter_neighbours(table: SegmentTable, queries: np.ndarray, ids: np.ndarray,
+                      nms_overlap: float = NMS_OVERLAP) -> np.ndarray:
+    """Which k-NN results survive the self, same-file-overlap and NMS filters: (queries, k) bool.
+
+    ``ids`` must be sorted by decreasing similarity along each row (as FAISS returns them).
+    """
+    valid = (ids >= 0) & (ids != queries[:, None])
+    safe = np.where(ids >= 0, ids, 0)
+    q_file, q_start, q_end = (a[queries][:, None] for a in table)
+    n_file, n_start, n_end = table.file[safe], table.start[safe], table.end[safe]
+    overlaps_query = (n_file == q_file) & (np.minimum(n_end, q_end) > np.maximum(n_start, q_start))
+    valid &= ~overlaps_query
+
+    # conflict[q, i, j]: neighbours i and j of q come from one file and overlap by > nms_overlap.
+    same_file = n_file[:, :, None] == n_file[:, None, :]
+    iou = _intersection_over_union(n_start[:, :, None], n_end[:, :, None], n_start[:, None, :], n_end[:, None, :])
+    conflict = same_file & (iou > nms_overlap)
+    kept = np.zeros_like(valid)
+    for j in range(ids.shape[1]):  # greedy, most similar first
+        kept[:, j] = valid[:, j] & ~(kept[:, :j] & conflict[:, :j, j]).any(axis=1)
+    return kept
+
+
+def coverage_threshold(best: np.ndarray, total: int, coverage: float = COVERAGE,
+                       step: float = THRESHOLD_STEP) -> float:
+    """The highest threshold on a ``step`` grid, from 1 down, at which at least ``coverage`` of
+    ``total`` segments keep a pair as queries (``best``: each query's best kept similarity).
+
+    Similarities are float32, so a grid value counts as reached within :data:`TOLERANCE`.
+    """
+    needed = max(1, int(np.ceil(coverage * total)))
+    finite = np.sort(best[np.isfinite(best)])[::-1]
+    if len(finite) == 0:
+        return -1.0
+    reference = finite[min(needed, len(finite)) - 1]  # all of them, if fewer than needed
+    return float(np.floor((reference + TOLERANCE) / step)) * step
+
+
+class MinedPairs(NamedTuple):
+    first: np.ndarray
+    second: np.ndarray
+    similarity: np.ndarray
+    threshold: float
+    queries_covered: int
+
+
+def select_pairs(table: SegmentTable, similarities: np.ndarray, ids: np.ndarray,
+                 nms_overlap: float = NMS_OVERLAP, coverage: float = COVERAGE,
+                 step: float = THRESHOLD_STEP, chunk: int = 1 << 16) -> MinedPairs:
+    """Apply the filters and the global threshold to the k-NN of every segment (row = query)."""
+    count = len(similarities)
+    kept = np.zeros(ids.shape, dtype=bool)
+    for begin in range(0, count, chunk):
+        rows = np.arange(begin, min(begin + chunk, count))
+        kept[rows] = filter_neighbours(table, rows, ids[rows], nms_overlap)
+    best = np.where(kept, similarities, -np.inf).max(axis=1)
+    threshold = coverage_threshold(best, count, coverage, step)
+    keep = kept & (similarities >= threshold - TOLERANCE)
+    query, column = np.nonzero(keep)
+    neighbour, similarity = ids[query, column], similarities[query, column]
+    # A pair found from both ends is kept once, with its higher similarity.
+    low, high = np.minimum(query, neighbour), np.maximum(query, neighbour)
+    order = np.lexsort((-similarity, high, low))
+    low, high, similarity = low[order], high[order], similarity[order]
+    first_of_pair = np.ones(len(low), dtype=bool)
+    first_of_pair[1:] = (low[1:] != low[:-1]) | (high[1:] != high[:-1])
+    covered = int((best >= threshold - TOLERANCE).sum())
+    return MinedPairs(low[first_of_pair], high[first_of_pair], similarity[first_of_pair], threshold, covered)
+
+
+def as_pair_list(segments: Sequence[Segment], mined: MinedPairs) -> list[Pair]:
+    """The mined pairs as :class:`sse.formats.Pair` rows, most similar first."""
+    order = np.argsort(-mined.similarity, kind="stable")
+    pairs = []
+    for i in order.tolist():
+        a, b = segments[mined.first[i]], segments[mined.second[i]]
+        pairs.append(Pair(a.wav, a.speaker, a.start, a.end, b.wav, b.speaker, b.start, b.end,
+                          float(mined.similarity[i])))
+    return pairs

@@ -1,0 +1,128 @@
+import numpy as np
+import pytest
+import torch
+from conftest import assert_user_error, run_script
+
+from sse.checkpoint import save_encoder
+from sse.formats import Segment, read_pair_list
+from sse.mining import (SegmentTable, build_index, coverage_threshold, filter_neighbours, fit_pca, project,
+                        search, select_pairs)
+from sse.model import SSEEncoder
+
+
+def unit(x):
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_knn_is_exact_against_brute_force():
+    rng = np.random.default_rng(0)
+    vectors = unit(rng.normal(size=(700, 24))).astype(np.float32)
+    similarities, ids = search(build_index(vectors, use_gpu=False), vectors, k=10)
+    brute = vectors @ vectors.T
+    expected = np.argsort(-brute, axis=1, kind="stable")[:, :10]
+    np.testing.assert_array_equal(np.sort(ids, axis=1), np.sort(expected, axis=1))
+    np.testing.assert_allclose(similarities, np.take_along_axis(brute, expected, 1), atol=1e-5)
+    assert (ids[:, 0] == np.arange(700)).all()  # each vector is its own nearest neighbour
+
+
+def test_pca_matches_scikit_learn_and_normalises():
+    from sklearn.decomposition import PCA
+    rng = np.random.default_rng(1)
+    data = (rng.normal(size=(500, 32)) * np.linspace(5, 0.1, 32)).astype(np.float32)
+    pca = fit_pca(data, dim=8)
+    reference = PCA(8).fit(data)
+    for ours, theirs in zip(pca.components, reference.components_):
+        assert abs(float(ours @ theirs)) == pytest.approx(1.0, abs=1e-4)  # same axis, up to sign
+    projected = project(data, pca)
+    assert projected.shape == (500, 8)
+    np.testing.assert_allclose(np.linalg.norm(projected, axis=1), 1.0, atol=1e-5)
+    subset = fit_pca(data, dim=8, max_fit=100, seed=0)
+    assert subset.components.shape == (8, 32)
+
+
+def table(*segments):
+    return SegmentTable.of([Segment(wav, "s", 0, 99, start, end) for wav, start, end in segments])
+
+
+def test_self_and_same_file_overlaps_are_dropped_other_same_file_kept():
+    t = table(("a", 0.0, 0.48),   # 0: the query
+              ("a", 0.32, 0.64),  # 1: same file, overlaps the query -> dropped
+              ("a", 1.0, 1.32),   # 2: same file, no overlap -> kept
+              ("b", 0.0, 0.48))   # 3: other file -> kept
+    kept = filter_neighbours(t, np.array([0]), np.array([[0, 1, 2, 3]]))
+    assert kept.tolist() == [[False, False, True, True]]
+
+
+def test_non_maximum_suppression_keeps_the_best_of_overlapping_neighbours():
+    t = table(("q", 0.0, 0.48),
+              ("b", 1.00, 1.48),  # 1: best neighbour in file b
+              ("b", 1.16, 1.64),  # 2: IoU with 1 = 0.32/0.64 = 0.5 > 0.4 -> suppressed
+              ("b", 1.32, 1.80),  # 3: IoU with 1 = 0.16/0.8 = 0.2 -> kept
+              ("c", 1.16, 1.64))  # 4: other file: never suppressed by b's neighbours
+    kept = filter_neighbours(t, np.array([0]), np.array([[0, 1, 2, 3, 4]]))
+    assert kept.tolist() == [[False, True, False, True, True]]
+    # The order is by similarity: if 2 ranks first, it is the one kept.
+    kept = filter_neighbours(t, np.array([0]), np.array([[0, 2, 1, 3, 4]]))
+    assert kept.tolist() == [[False, True, False, False, True]]  # 3 overlaps 2 by 0.32/0.64
+
+
+def test_threshold_lowers_in_steps_until_half_the_segments_are_queries():
+    best = np.array([0.95, 0.91, 0.874, 0.86, 0.5, -np.inf, -np.inf, -np.inf])
+    # 8 segments: 4 must be covered; the 4th best is 0.86 -> threshold 0.86.
+    assert coverage_threshold(best, 8) == pytest.approx(0.86)
+    assert coverage_threshold(best, 8, coverage=0.25) == pytest.approx(0.91)
+    assert coverage_threshold(best, 6, coverage=0.5) == pytest.approx(0.87)
+    # float32 similarities sit a hair below their decimal value; 0.9 still reaches the 0.90 step.
+    assert coverage_threshold(np.array([0.9, 0.9], dtype=np.float32), 2) == pytest.approx(0.9)
+    # Fewer candidates than needed: the threshold drops to keep them all.
+    assert coverage_threshold(np.array([0.7, -np.inf]), 10) == pytest.approx(0.7)
+
+
+def test_select_pairs_applies_threshold_and_writes_each_pair_once():
+    t = table(("a", 0, 0.5), ("b", 0, 0.5), ("c", 0, 0.5), ("d", 0, 0.5))
+    ids = np.array([[0, 1, 2], [1, 0, 3], [2, 0, 1], [3, 2, 1]])
+    sims = np.array([[1.0, 0.9, 0.2], [1.0, 0.9, 0.3], [1.0, 0.25, 0.1], [1.0, 0.8, 0.1]], dtype=np.float32)
+    # Best per query: 0.9, 0.9, 0.25, 0.8. Half of 4 segments: 2 queries -> threshold 0.90.
+    assert select_pairs(t, sims, ids).threshold == pytest.approx(0.9)
+    # Three quarters: 3 queries -> 0.80, which covers a, b and d.
+    mined = select_pairs(t, sims, ids, coverage=0.75)
+    assert mined.threshold == pytest.approx(0.8)
+    pairs = sorted(zip(mined.first.tolist(), mined.second.tolist(), mined.similarity.astype(float).round(3).tolist()))
+    assert pairs == [(0, 1, 0.9), (2, 3, 0.8)]
+    assert mined.queries_covered == 3
+
+
+@pytest.fixture(scope="module")
+def mining_inputs(word_corpus, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("mining")
+    run_script("make_segments.py", word_corpus.vads, folder / "segments", check=True)
+    run_script("extract_features.py", "--path_wavs", word_corpus.root, "--path_vads", word_corpus.vads,
+               "--output_dir", folder / "features", "--frontend", "mfcc", check=True)
+    torch.manual_seed(0)
+    save_encoder(folder / "model.pt", SSEEncoder(input_dim=78), {"name": "mfcc", "dim": 78, "frame_rate": 50})
+    return folder
+
+
+def test_cli_mines_a_pair_list_and_resumes(mining_inputs, tmp_path):
+    args = ["--path_segments", mining_inputs / "segments", "--features", mining_inputs / "features",
+            "--path_sse", mining_inputs / "model.pt", "--output", tmp_path / "pairs", "--nshards", "3",
+            "--pca_dim", "16", "--device", "cpu"]
+    run_script("mine_pairs.py", *args, check=True)
+    pairs = read_pair_list(tmp_path / "pairs")
+    segments = {(s.split()[0], float(s.split()[4]), float(s.split()[5]))
+                for s in (mining_inputs / "segments").read_text().splitlines()}
+    assert pairs and all((p.wav1, p.start1, p.end1) in segments and (p.wav2, p.start2, p.end2) in segments
+                         for p in pairs)
+    assert all(not (p.wav1 == p.wav2 and min(p.end1, p.end2) > max(p.start1, p.start2)) for p in pairs)
+    assert [p.similarity for p in pairs] == sorted((p.similarity for p in pairs), reverse=True)
+    work = tmp_path / "pairs.work"
+    stamps = {path.name: path.stat().st_mtime_ns for path in work.iterdir()}
+    (tmp_path / "pairs").unlink()
+    run_script("mine_pairs.py", *args, check=True)
+    assert {path.name: path.stat().st_mtime_ns for path in work.iterdir()} == stamps
+    assert read_pair_list(tmp_path / "pairs") == pairs
+    # Another model with the same work dir is refused rather than mixed in.
+    torch.manual_seed(1)
+    save_encoder(tmp_path / "other.pt", SSEEncoder(input_dim=78), {"name": "mfcc", "dim": 78, "frame_rate": 50})
+    other = [a if a != mining_inputs / "model.pt" else tmp_path / "other.pt" for a in args]
+    assert_user_error(run_script("mine_pairs.py", *other), "intermediate results of another run")

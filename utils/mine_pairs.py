@@ -1,0 +1,155 @@
+#!/usr/bin/env python
+"""Mine positive pairs from a model's own embeddings with k-NN (SPEC step 7).
+
+    python utils/mine_pairs.py --path_segments training_data/demo-segments \\
+        --features exp/features/train --path_sse exp/init --output exp/iter1/pairs
+
+Embeds every segment (frames from the feature store, no projection head), PCA to 128 dims,
+L2-normalises, runs exact inner-product k-NN with FAISS (k = 10; on GPU with faiss-gpu), then
+drops self/same-file-overlap matches, suppresses near-duplicate neighbours (IoU > 40 %) and
+keeps the most similar pairs, lowering a global threshold by 0.01 until half the segments are
+covered as queries (``sse/mining.py``).
+
+Intermediate results go to ``--work_dir`` (default: OUTPUT.work) in ``--nshards`` pieces and are
+reused by a rerun, so an interrupted run resumes. ``--shard K`` only embeds shard K, for a
+cluster array job; a final run without ``--shard`` does the rest.
+"""
+import argparse
+import hashlib
+import json
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
+
+import numpy as np  # noqa: E402
+
+from sse import cli  # noqa: E402
+from sse.checkpoint import load_encoder, resolve_checkpoint  # noqa: E402
+from sse.embed import embed_frames, frames_from_store  # noqa: E402
+from sse.errors import UserError  # noqa: E402
+from sse.features import FeatureStore  # noqa: E402
+from sse.files import atomic_open, atomic_path  # noqa: E402
+from sse.formats import read_segment_list, write_pair_list  # noqa: E402
+from sse.frontend import default_device  # noqa: E402
+from sse import mining  # noqa: E402
+
+logger = logging.getLogger("mine_pairs")
+
+
+def fingerprint(*paths) -> str:
+    """Identifies the inputs of a run: path, size and modification time of each file."""
+    parts = []
+    for path in paths:
+        stat = Path(path).stat()
+        parts.append(f"{Path(path).resolve()}:{stat.st_size}:{stat.st_mtime_ns}")
+    return hashlib.sha1("\n".join(parts).encode()).hexdigest()
+
+
+def prepare_work_dir(work_dir: Path, manifest: dict) -> None:
+    """Create the work dir, or check that it holds pieces of this same run."""
+    path = work_dir / "manifest.json"
+    if path.exists():
+        if json.loads(path.read_text()) != manifest:
+            raise UserError(f"{work_dir}: holds intermediate results of another run (other model, "
+                            f"segments or settings); delete it or give another --work_dir")
+        return
+    work_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_open(path) as out:
+        json.dump(manifest, out, indent=2)
+
+
+def save_npy(path: Path, array: np.ndarray) -> None:
+    with atomic_path(path) as temporary, open(temporary, "wb") as out:
+        np.save(out, array)
+
+
+def shard_bounds(count: int, shard: int, nshards: int) -> tuple[int, int]:
+    return shard * count // nshards, (shard + 1) * count // nshards
+
+
+def embed_shard(args, segments, shard, work_dir, device) -> Path:
+    path = work_dir / f"embeddings-{shard:05d}-of-{args.nshards:05d}.npy"
+    if path.exists():
+        logger.info("%s exists, skipping", path.name)
+        return path
+    begin, end = shard_bounds(len(segments), shard, args.nshards)
+    loaded = load_encoder(args.path_sse, device)
+    store = FeatureStore(args.features)
+    if store.frontend != loaded.frontend:
+        raise UserError(f"{args.features}: holds {store.frontend['name']} features ({store.dim}-dim) but "
+                        f"the model was trained on {loaded.frontend}")
+    part = segments[begin:end]
+    embeddings = embed_frames(loaded.encoder, frames_from_store(store, part), len(part), args.batch_size,
+                              device, desc=f"embedding shard {shard}")
+    save_npy(path, embeddings.astype(np.float16))
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--path_segments", required=True, help="segment list to mine (the training segments)")
+    parser.add_argument("--features", required=True, help="feature store holding the segments' VADs")
+    parser.add_argument("--path_sse", required=True, help="SSE checkpoint (file, or dir with checkpoint_best.pt)")
+    parser.add_argument("--output", required=True, help="pair list to write")
+    parser.add_argument("--work_dir", default=None, help="intermediate results (default: OUTPUT.work)")
+    parser.add_argument("--nshards", type=int, default=1, help="pieces the embedding and k-NN work is split into")
+    parser.add_argument("--shard", type=int, default=None, help="only embed this shard, then stop")
+    parser.add_argument("--k", type=int, default=mining.K, help="neighbours searched per segment")
+    parser.add_argument("--pca_dim", type=int, default=mining.PCA_DIM)
+    parser.add_argument("--max_pca_fit", type=int, default=mining.MAX_PCA_FIT, help="rows the PCA is fitted on")
+    parser.add_argument("--nms_overlap", type=float, default=mining.NMS_OVERLAP)
+    parser.add_argument("--coverage", type=float, default=mining.COVERAGE,
+                        help="share of segments that must keep a pair as queries")
+    parser.add_argument("--batch_size", type=int, default=256)
+    parser.add_argument("--device", default=None, help="cpu, cuda ... (default: cuda if available)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    cli.setup_logging()
+    if args.nshards < 1 or (args.shard is not None and not 0 <= args.shard < args.nshards):
+        parser.error("need --nshards >= 1 and 0 <= --shard < --nshards")
+    if args.k < 2:
+        parser.error("--k must be at least 2 (the first neighbour is usually the query itself)")
+    device = args.device or default_device()
+
+    segments = read_segment_list(args.path_segments)
+    checkpoint = resolve_checkpoint(args.path_sse)
+    work_dir = Path(args.work_dir or f"{args.output}.work")
+    prepare_work_dir(work_dir, {"segments": fingerprint(args.path_segments), "model": fingerprint(checkpoint),
+                                "nshards": args.nshards, "pca_dim": args.pca_dim, "k": args.k, "seed": args.seed})
+    shards = range(args.nshards) if args.shard is None else [args.shard]
+    paths = [embed_shard(args, segments, shard, work_dir, device) for shard in shards]
+    if args.shard is not None:
+        return
+
+    embeddings = np.concatenate([np.load(path) for path in paths]).astype(np.float32)
+    vectors = mining.project(embeddings, mining.fit_pca(embeddings, args.pca_dim, args.max_pca_fit, args.seed))
+    del embeddings
+    index = None
+    similarities, ids = [], []
+    from tqdm import tqdm  # noqa: PLC0415
+    for shard in tqdm(range(args.nshards), desc="k-NN", unit="shard", disable=args.nshards == 1):
+        path = work_dir / f"knn-{shard:05d}-of-{args.nshards:05d}.npz"
+        if not path.exists():
+            if index is None:
+                index = mining.build_index(vectors, use_gpu=str(device).startswith("cuda") and mining.faiss_gpus() > 0)
+            begin, end = shard_bounds(len(vectors), shard, args.nshards)
+            found = mining.search(index, vectors[begin:end], args.k)
+            with atomic_path(path) as temporary, open(temporary, "wb") as out:
+                np.savez(out, similarities=found[0], ids=found[1])
+        with np.load(path) as saved:
+            similarities.append(saved["similarities"])
+            ids.append(saved["ids"])
+    mined = mining.select_pairs(mining.SegmentTable.of(segments), np.concatenate(similarities), np.concatenate(ids),
+                                args.nms_overlap, args.coverage)
+    if len(mined.first) == 0:
+        raise UserError("no pair survived the filters (is the segment list tiny, or all from one file?)")
+    write_pair_list(args.output, mining.as_pair_list(segments, mined))
+    logger.info("wrote %s: %d pairs, threshold %.2f, %d of %d segments covered as queries (%.0f%%)",
+                args.output, len(mined.first), mined.threshold, mined.queries_covered, len(segments),
+                100 * mined.queries_covered / len(segments))
+
+
+if __name__ == "__main__":
+    cli.run(main)
