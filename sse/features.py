@@ -118,6 +118,23 @@ def write_store_description(output_dir: Path, description: dict) -> None:
         out.write("\n")
 
 
+def check_requested_store(output_dir: str | os.PathLike, frontend_name: str, nshards: int,
+                          path_ssl: str | None = None, layer: int | None = None) -> None:
+    """Refuse early (before loading any model) to add to a store made with other settings."""
+    path = Path(output_dir) / "frontend.json"
+    if not path.exists():
+        return
+    existing = json.loads(path.read_text())
+    recorded = existing["frontend"]
+    clash = recorded["name"] != frontend_name or existing["nshards"] != nshards
+    if frontend_name == "wav2vec2" and not clash:
+        clash = ((layer is not None and recorded.get("layer") != layer)
+                 or (path_ssl is not None and recorded.get("path") != os.path.abspath(path_ssl)))
+    if clash:
+        raise UserError(f"{output_dir}: holds features made with different settings "
+                        f"({recorded} in {existing['nshards']} shards); use another --output_dir")
+
+
 class _FrameWriter:
     """Appends float16 frames to a raw temporary file, then turns it into a ``.npy``."""
 

@@ -177,7 +177,7 @@ class Wav2Vec2Frontend(Frontend):
         self.model = model.eval()
         for parameter in self.model.parameters():
             parameter.requires_grad_(False)
-        self.path = path
+        self.path = os.path.abspath(path)  # a checkpoint that records it works from any directory
         self.layer = layer
         self.normalize = bool(getattr(cfg.task, "normalize", False))
         self.dim = int(model.cfg.encoder_embed_dim)

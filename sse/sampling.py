@@ -49,6 +49,7 @@ def split_heldout(items: Sequence, fraction: float, seed: int) -> tuple[list, li
 class AugmentedBatch(NamedTuple):
     waves: list            # 2 stretched versions of each chosen VAD: [v0 a, v0 b, v1 a, v1 b, ...]
     spans: np.ndarray      # (pairs, 2, 3) int64: (wave index, first frame, end frame) of each side
+    factors: list          # tempo factor of each wave
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ class AugmentationSampler:
                 a = int(round(start / factors[wave] * settings.frame_rate))
                 b = max(a + 1, int(round(end / factors[wave] * settings.frame_rate)))
                 spans[row, side] = (wave, a, b)
-        return AugmentedBatch(waves, spans)
+        return AugmentedBatch(waves, spans, factors)
 
 
 

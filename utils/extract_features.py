@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
 
 from sse import cli  # noqa: E402
-from sse.features import extract_shard  # noqa: E402
+from sse.features import check_requested_store, extract_shard, shard_name  # noqa: E402
 from sse.formats import read_vads_of  # noqa: E402
 from sse.errors import UserError  # noqa: E402
 from sse.frontend import build_frontend, default_device  # noqa: E402
@@ -44,10 +44,15 @@ def main() -> None:
     if not Path(args.path_wavs).is_dir():
         raise UserError(f"{args.path_wavs}: no such corpus folder")
 
+    check_requested_store(args.output_dir, args.frontend, args.nshards, args.path_ssl, args.layer)
+    shards = range(args.nshards) if args.shard is None else [args.shard]
+    todo = [s for s in shards if not (Path(args.output_dir) / f"{shard_name(s, args.nshards)}.index").exists()]
+    if not todo:
+        logger.info("%s: every requested shard is already finished", args.output_dir)
+        return
     vads = read_vads_of(args.path_vads)
     frontend = build_frontend(args.frontend, args.path_ssl, args.layer, args.device or default_device())
-    shards = range(args.nshards) if args.shard is None else [args.shard]
-    for shard in shards:
+    for shard in todo:
         extract_shard(frontend, args.path_wavs, vads, args.output_dir, shard, args.nshards, args.num_workers)
 
 

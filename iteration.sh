@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Stage 2: one k-NN iteration. The previous model mines pairs among the training segments;
+# a FRESH model is trained on them. Run it again on its own output for the next iteration.
+#
+#   bash iteration.sh $LS exp/init/checkpoint_best.pt      # -> exp/iter1
+#   bash iteration.sh $LS exp/iter1/checkpoint_best.pt     # -> exp/iter2
+#
+# Paper settings: 256 pairs a batch, 1000 updates an epoch, at most 100 epochs, patience 1.
+# Settings: see utils/recipe_common.sh.
+source "$(dirname "$0")/utils/recipe_common.sh"
+[ $# -eq 2 ] || { echo "usage: bash iteration.sh \$LS <previous checkpoint or its folder>" >&2; exit 2; }
+LS=$1 PREVIOUS=$2
+check_corpus "$LS"
+[ -e "$PREVIOUS" ] || die "$PREVIOUS: no such checkpoint"
+previous_dir=$PREVIOUS
+[ -f "$PREVIOUS" ] && previous_dir=$(dirname "$PREVIOUS")
+name=$(basename "$previous_dir")
+case $name in
+  init) next=iter1 ;;
+  iter[0-9]*) next=iter$(( ${name#iter} + 1 )) ;;
+  *) next=${name}_iter1 ;;
+esac
+OUT=${SSE_OUT:-$(dirname "$previous_dir")/$next}
+
+ensure_segments
+ensure_features "$LS" "$VADS" "$TRAIN_FEATURES"
+ensure_benchmark_features "$LS"
+if [ -s "$OUT/pairs" ]; then
+  log "mining: $OUT/pairs"
+else
+  log "mining: $PREVIOUS -> $OUT/pairs"
+  "$PY" "$SSE_ROOT/utils/mine_pairs.py" --path_segments "$SEGMENTS" --features "$TRAIN_FEATURES" \
+    --path_sse "$PREVIOUS" --output "$OUT/pairs" --work_dir "$OUT/mining" --device "$DEVICE"
+fi
+train "$OUT" "$LS" 100 1 1000 256 --task sse_pairs --features "$TRAIN_FEATURES" --pairs "$OUT/pairs"
+report_map "$LS" "$OUT"
+log "k-NN model: $OUT/checkpoint_best.pt; next: bash iteration.sh $LS $OUT/checkpoint_best.pt"

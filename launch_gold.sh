@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Weakly supervised model: positive pairs are two tokens of the same phone n-gram label.
+#
+#   bash launch_gold.sh $LS
+#
+# Labels come from SSE_NGRAMS (a segment list with transcriptions), made from SSE_SEGMENTS and
+# SSE_ALIGNMENTS by utils/transcribe_timestamps.py when missing. A label is drawn in proportion
+# to its count among labels with >= 2 tokens. Paper settings: 256 pairs a batch, 1000 updates
+# an epoch, at most 60 epochs, patience 5. Settings: see utils/recipe_common.sh.
+source "$(dirname "$0")/utils/recipe_common.sh"
+[ $# -eq 1 ] || { echo "usage: bash launch_gold.sh \$LS" >&2; exit 2; }
+LS=$1
+check_corpus "$LS"
+OUT=${SSE_OUT:-$EXP/gold}
+
+if [ ! -s "$NGRAMS" ]; then
+  [ -n "${SSE_ALIGNMENTS:-}" ] || die "$NGRAMS: no labelled segment list; set SSE_NGRAMS, or SSE_ALIGNMENTS to make it"
+  ensure_segments
+  log "labels: $SEGMENTS + $SSE_ALIGNMENTS -> $NGRAMS"
+  "$PY" "$SSE_ROOT/utils/transcribe_timestamps.py" "$SEGMENTS" "$SSE_ALIGNMENTS" "$NGRAMS"
+fi
+ensure_features "$LS" "$VADS" "$TRAIN_FEATURES"
+ensure_benchmark_features "$LS"
+train "$OUT" "$LS" 60 5 1000 256 --task sse_gold --features "$TRAIN_FEATURES" --segments "$NGRAMS"
+report_map "$LS" "$OUT"
+log "weakly supervised model: $OUT/checkpoint_best.pt"

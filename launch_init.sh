@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Stage 1: the initial model, trained on positive pairs from time-stretch augmentation.
+#
+#   bash launch_init.sh $LS                 # $LS: corpus root of the VAD list's wav paths
+#
+# Batches hold pairs from one speaker (negatives share the speaker), each VAD stretched twice
+# (tempo 0.5-1.8, pitch kept), frames computed on the fly by the frozen front-end.
+# Paper settings: 250 pairs a batch, 200 updates an epoch, at most 75 epochs, patience 2.
+# Output: $SSE_EXP/init/checkpoint_best.pt (settings: see utils/recipe_common.sh).
+source "$(dirname "$0")/utils/recipe_common.sh"
+[ $# -eq 1 ] || { echo "usage: bash launch_init.sh \$LS" >&2; exit 2; }
+LS=$1
+check_corpus "$LS"
+OUT=${SSE_OUT:-$EXP/init}
+
+ensure_benchmark_features "$LS"
+train "$OUT" "$LS" 75 2 200 250 --task sse_augment --vads "$VADS" $(frontend_args | sed 's/_ssl/-ssl/') \
+  --max-batch-duration "${SSE_MAX_BATCH_DURATION:-20}"
+report_map "$LS" "$OUT"
+log "stage 1 model: $OUT/checkpoint_best.pt; next: bash iteration.sh $LS $OUT/checkpoint_best.pt"

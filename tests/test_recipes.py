@@ -1,0 +1,126 @@
+"""End to end: the three launch scripts on a small slice of the bundled demo corpus."""
+import os
+import re
+import signal
+import subprocess
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import REPO, run_script
+
+from sse.formats import read_pair_list, read_segment_list, read_vad_list, write_segment_list, write_vad_list
+
+LS = REPO / "training_data" / "demo"
+
+
+@pytest.fixture(scope="module")
+def slice_lists(tmp_path_factory):
+    """Two training speakers x 20 long VADs, their segments and labels, a 40-label benchmark."""
+    folder = tmp_path_factory.mktemp("recipe")
+    vads = read_vad_list(REPO / "training_data" / "demo-vads")
+    chosen = []
+    for speaker in ("1001", "1009"):
+        chosen += [v for v in vads if v.speaker == speaker and v.duration >= 1.2][:20]
+    write_vad_list(folder / "vads", chosen)
+    run_script("make_segments.py", folder / "vads", folder / "segments", "--max_segments", "1500", check=True)
+    run_script("transcribe_timestamps.py", folder / "segments", LS / "alignments.txt", folder / "ngrams",
+               check=True)
+    by_label = defaultdict(list)
+    for segment in read_segment_list(REPO / "sse_benchmark" / "demo-ngrams-subset"):
+        by_label[segment.transcription].append(segment)
+    write_segment_list(folder / "benchmark", [s for label in sorted(by_label)[:40] for s in by_label[label]])
+    return folder
+
+
+def recipe_env(lists: Path, exp: Path, **overrides) -> dict:
+    env = dict(os.environ, SSE_FRONTEND="mfcc", SSE_DEVICE="cpu", SSE_EXP=str(exp), SSE_NUM_WORKERS="0",
+               SSE_VADS=str(lists / "vads"), SSE_SEGMENTS=str(lists / "segments"), SSE_NGRAMS=str(lists / "ngrams"),
+               SSE_BENCHMARK=str(lists / "benchmark"), SSE_MAX_EPOCH="3", SSE_EPOCH_UPDATES="4",
+               SSE_PAIRS_PER_BATCH="16", SSE_MAX_BATCH_DURATION="6", SSE_LOG_INTERVAL="1")
+    env.update(overrides)
+    return env
+
+
+def run_recipe(script: str, *args, env: dict) -> subprocess.CompletedProcess:
+    result = subprocess.run(["bash", str(REPO / script), *map(str, args)], env=env, cwd=REPO,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, f"{script} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+def epoch_losses(log: Path) -> list[float]:
+    return [float(m) for m in re.findall(r"\| train \| epoch \d+ \| loss ([\d.]+)", log.read_text())]
+
+
+def benchmark_map(lists: Path, model: Path) -> float:
+    result = run_script("map_dump.py", "--path_wavs", LS, "--path_segments", lists / "benchmark", "--task=map",
+                        "--path_sse", model, check=True)
+    return float(result.stdout.strip().splitlines()[-1].split()[1])
+
+
+def test_the_three_scripts_train_mine_and_score(slice_lists, tmp_path):
+    env = recipe_env(slice_lists, tmp_path)
+    run_recipe("launch_init.sh", LS, env=env)
+    init = tmp_path / "init"
+    assert (init / "checkpoint_best.pt").is_file() and (init / "training_done").is_file()
+    losses = epoch_losses(init / "train.log")
+    assert len(losses) == 3 and losses[-1] < losses[0]
+    assert 0 < benchmark_map(slice_lists, init) <= 1
+
+    run_recipe("iteration.sh", LS, init / "checkpoint_best.pt", env=env)
+    iter1 = tmp_path / "iter1"
+    pairs = read_pair_list(iter1 / "pairs")
+    assert len(pairs) > 100
+    losses = epoch_losses(iter1 / "train.log")
+    assert losses[-1] < losses[0]
+    assert 0 < benchmark_map(slice_lists, iter1) <= 1
+    # Run again on its own output: the next iteration, in its own folder.
+    run_recipe("iteration.sh", LS, iter1, env=dict(env, SSE_MAX_EPOCH="1"))
+    assert (tmp_path / "iter2" / "checkpoint_best.pt").is_file()
+
+    run_recipe("launch_gold.sh", LS, env=env)
+    gold = tmp_path / "gold"
+    losses = epoch_losses(gold / "train.log")
+    assert losses[-1] < losses[0]
+    assert 0 < benchmark_map(slice_lists, gold) <= 1
+
+    # Finished stages are skipped on a rerun: nothing retrains, the checkpoint stays as it was.
+    stamp = (init / "checkpoint_best.pt").stat().st_mtime_ns
+    rerun = run_recipe("launch_init.sh", LS, env=env)
+    assert "is done" in rerun.stdout
+    assert (init / "checkpoint_best.pt").stat().st_mtime_ns == stamp
+
+
+def test_an_interrupted_run_resumes_from_its_last_checkpoint(slice_lists, tmp_path):
+    env = recipe_env(slice_lists, tmp_path, SSE_MAX_EPOCH="3", SSE_EPOCH_UPDATES="6")
+    process = subprocess.Popen(["bash", str(REPO / "launch_gold.sh"), str(LS)], env=env, cwd=REPO,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    last = tmp_path / "gold" / "checkpoint_last.pt"
+    deadline = time.time() + 240
+    while not last.exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    assert last.exists(), "no checkpoint_last.pt appeared"
+    time.sleep(1.0)
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=60)
+    assert not (tmp_path / "gold" / "training_done").exists()
+
+    result = run_recipe("launch_gold.sh", LS, env=env)
+    assert "resuming" in result.stdout
+    log = (tmp_path / "gold" / "train.log").read_text()
+    assert re.search(r"Loaded checkpoint .*checkpoint_last\.pt \(epoch \d+ @ \d+ updates\)", log)
+    state = torch.load(last, map_location="cpu", weights_only=False)
+    assert state["optimizer_history"][-1]["num_updates"] == 3 * 6  # no update lost or repeated
+
+
+def test_gold_training_loss_really_falls(slice_lists, tmp_path):
+    env = recipe_env(slice_lists, tmp_path, SSE_MAX_EPOCH="1", SSE_EPOCH_UPDATES="40", SSE_BENCHMARK="")
+    run_recipe("launch_gold.sh", LS, env=env)
+    log = (tmp_path / "gold" / "train.log").read_text()
+    losses = [float(x) for x in re.findall(r"train_inner \| .*?loss=([\d.]+)", log)]
+    assert len(losses) == 40
+    assert sum(losses[-8:]) / 8 < 0.8 * sum(losses[:8]) / 8
+    assert "valid on 'valid' subset | loss" in log  # no benchmark: held-out loss selects the model

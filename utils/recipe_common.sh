@@ -1,0 +1,115 @@
+# Sourced by launch_init.sh, iteration.sh and launch_gold.sh: settings and the steps they share.
+#
+# Every setting is an environment variable with a default; the defaults are the paper's recipe
+# (wav2vec2 layer 8 features) on the lists bundled in training_data/ and sse_benchmark/.
+#   SSE_FRONTEND      wav2vec2 | mfcc | fbank                      (wav2vec2)
+#   SSE_PATH_SSL      fairseq wav2vec 2.0 checkpoint               (pretrained/wav2vec_small.pt)
+#   SSE_LAYER         wav2vec 2.0 layer                            (8)
+#   SSE_VADS          training VAD list                            (training_data/demo-vads)
+#   SSE_SEGMENTS      training segment list, made from SSE_VADS if missing   (training_data/demo-segments)
+#   SSE_MAX_SEGMENTS  cap when making SSE_SEGMENTS                 (4000000)
+#   SSE_NGRAMS        labelled segments for launch_gold.sh         (training_data/demo-ngrams)
+#   SSE_ALIGNMENTS    alignments to make SSE_NGRAMS from SSE_SEGMENTS if it is missing
+#   SSE_BENCHMARK     validation benchmark; set it empty to select by held-out loss instead
+#                                                                  (sse_benchmark/demo-ngrams-subset)
+#   SSE_EXP           experiment folder                            (exp)
+#   SSE_OUT           this stage's output folder                   (exp/init, exp/iterN, exp/gold)
+#   SSE_DEVICE        cuda | cpu                                   (cuda if available)
+#   SSE_MAX_EPOCH SSE_PATIENCE SSE_EPOCH_UPDATES SSE_PAIRS_PER_BATCH   (per stage, as in SPEC)
+#   SSE_MAX_BATCH_DURATION  stage 1: seconds of VADs per batch     (20)
+#   SSE_NUM_WORKERS   data-loading processes                       (2)
+#   SSE_SEED          training seed                                (1)
+#   SSE_EXTRA_ARGS    anything else for fairseq-train, e.g. "--max-update 3000 --fp16"
+set -euo pipefail
+
+SSE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PY=${PYTHON:-python3}
+FRONTEND=${SSE_FRONTEND:-wav2vec2}
+PATH_SSL=${SSE_PATH_SSL:-$SSE_ROOT/pretrained/wav2vec_small.pt}
+LAYER=${SSE_LAYER:-8}
+VADS=${SSE_VADS:-$SSE_ROOT/training_data/demo-vads}
+SEGMENTS=${SSE_SEGMENTS:-$SSE_ROOT/training_data/demo-segments}
+MAX_SEGMENTS=${SSE_MAX_SEGMENTS:-4000000}
+NGRAMS=${SSE_NGRAMS:-$SSE_ROOT/training_data/demo-ngrams}
+BENCHMARK=${SSE_BENCHMARK-$SSE_ROOT/sse_benchmark/demo-ngrams-subset}
+EXP=${SSE_EXP:-exp}
+NUM_WORKERS=${SSE_NUM_WORKERS:-2}
+SEED=${SSE_SEED:-1}
+if [ -n "${SSE_DEVICE:-}" ]; then DEVICE=$SSE_DEVICE
+else DEVICE=$("$PY" -c "import torch; print('cuda' if torch.cuda.is_available() else 'cpu')"); fi
+case $FRONTEND in
+  wav2vec2) FEATURE_TAG=wav2vec2-layer$LAYER ;;
+  mfcc|fbank) FEATURE_TAG=$FRONTEND ;;
+  *) echo "error: SSE_FRONTEND=$FRONTEND is not one of wav2vec2, mfcc, fbank" >&2; exit 2 ;;
+esac
+TRAIN_FEATURES=$EXP/features/$FEATURE_TAG/train
+BENCHMARK_FEATURES=$EXP/features/$FEATURE_TAG/benchmark
+
+log() { echo "[$(date +%H:%M:%S)] $*"; }
+die() { echo "error: $*" >&2; exit 2; }
+
+check_corpus() {  # LS
+  [ -d "$1" ] || die "$1: no such corpus folder (the first argument is the corpus root, \$LS)"
+  [ -s "$VADS" ] || die "$VADS: no such VAD list (set SSE_VADS; utils/vad.py makes one)"
+}
+
+frontend_args() {
+  echo "--frontend $FRONTEND"
+  [ "$FRONTEND" = wav2vec2 ] && echo "--path_ssl $PATH_SSL --layer $LAYER"
+  return 0
+}
+
+ensure_segments() {
+  if [ -s "$SEGMENTS" ]; then log "segments: $SEGMENTS"; return; fi
+  log "segments: making $SEGMENTS from $VADS"
+  "$PY" "$SSE_ROOT/utils/make_segments.py" "$VADS" "$SEGMENTS" --max_segments "$MAX_SEGMENTS"
+}
+
+ensure_features() {  # LS LIST STORE
+  log "features: $3"
+  "$PY" "$SSE_ROOT/utils/extract_features.py" --path_wavs "$1" --path_vads "$2" --output_dir "$3" \
+    $(frontend_args) --device "$DEVICE" --num_workers "$NUM_WORKERS"
+}
+
+ensure_benchmark_features() {  # LS
+  [ -n "$BENCHMARK" ] || return 0
+  [ -s "$BENCHMARK" ] || die "$BENCHMARK: no such benchmark (set SSE_BENCHMARK, or empty it for loss validation)"
+  ensure_features "$1" "$BENCHMARK" "$BENCHMARK_FEATURES"
+}
+
+# train OUT LS MAX_EPOCH PATIENCE EPOCH_UPDATES PAIRS_PER_BATCH TASK_ARGS...
+# Runs fairseq-train unless OUT/training_done exists; an interrupted run resumes from
+# OUT/checkpoint_last.pt. Logs to OUT/train.log.
+train() {
+  local out=$1 ls=$2 max_epoch=${SSE_MAX_EPOCH:-$3} patience=${SSE_PATIENCE:-$4}
+  local epoch_updates=${SSE_EPOCH_UPDATES:-$5} pairs=${SSE_PAIRS_PER_BATCH:-$6}
+  shift 6
+  if [ -f "$out/training_done" ]; then log "training: $out is done"; return; fi
+  local validation=(--valid-batches 20)
+  if [ -n "$BENCHMARK" ]; then
+    validation=(--valid-segments "$BENCHMARK" --valid-features "$BENCHMARK_FEATURES"
+                --best-checkpoint-metric map --maximize-best-checkpoint-metric)
+  fi
+  local device=()
+  [ "$DEVICE" = cpu ] && device=(--cpu)
+  mkdir -p "$out"
+  [ -f "$out/checkpoint_last.pt" ] && log "training: resuming $out from checkpoint_last.pt"
+  log "training: $out (up to $max_epoch epochs of $epoch_updates updates, $pairs pairs a batch, patience $patience)"
+  fairseq-train "$ls" --user-dir "$SSE_ROOT/sse" "$@" "${validation[@]}" \
+    --arch sse --criterion nt_xent --optimizer adam --lr 1e-4 --adam-betas "(0.9, 0.999)" --weight-decay 0 \
+    --lr-scheduler fixed --batch-size 1 --max-epoch "$max_epoch" --patience "$patience" \
+    --epoch-updates "$epoch_updates" --pairs-per-batch "$pairs" --save-dir "$out" --no-epoch-checkpoints \
+    --log-format simple --log-interval "${SSE_LOG_INTERVAL:-50}" --num-workers "$NUM_WORKERS" --seed "$SEED" \
+    "${device[@]}" ${SSE_EXTRA_ARGS:-} 2>&1 | tee -a "$out/train.log" | grep --line-buffered -E "\| (train|valid) \||error|Error" || true
+  [ "${PIPESTATUS[0]}" = 0 ] || die "fairseq-train failed; see $out/train.log"
+  [ -f "$out/checkpoint_best.pt" ] || die "fairseq-train wrote no $out/checkpoint_best.pt; see $out/train.log"
+  touch "$out/training_done"
+}
+
+report_map() {  # LS OUT
+  [ -n "$BENCHMARK" ] || return 0
+  local line
+  line=$("$PY" "$SSE_ROOT/utils/map_dump.py" --path_wavs "$1" --path_segments "$BENCHMARK" --task=map \
+         --path_sse "$2" --features "$BENCHMARK_FEATURES" --device "$DEVICE" 2>/dev/null | tail -n 1)
+  log "$2: $line"
+}
