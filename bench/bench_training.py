@@ -24,20 +24,6 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 
-def base_sized_wav2vec2(path: Path) -> str:
-    from fairseq.dataclass.configs import FairseqConfig
-    from fairseq.models.wav2vec.wav2vec2 import Wav2Vec2Config, Wav2Vec2Model
-    from fairseq.tasks.audio_pretraining import AudioPretrainingConfig
-    from omegaconf import OmegaConf
-    model_cfg = Wav2Vec2Config()  # the defaults are wav2vec 2.0 Base
-    cfg = FairseqConfig()
-    cfg.model, cfg.task = OmegaConf.structured(model_cfg), OmegaConf.structured(AudioPretrainingConfig(data="/"))
-    cfg.model._name, cfg.task._name = "wav2vec2", "audio_pretraining"
-    torch.save({"cfg": OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True, enum_to_str=True),
-                "model": Wav2Vec2Model(model_cfg).state_dict(), "optimizer_history": [], "extra_state": {}}, path)
-    return str(path)
-
-
 def timed(function, repeats):
     times = []
     for _ in range(repeats):
@@ -56,6 +42,7 @@ def main() -> None:
     from sse.loss import nt_xent
     from sse.model import EncoderConfig, ProjectionHead, SSEEncoder
     from sse.plugin.model import SSEModel
+    from tiny_wav2vec2 import save_wav2vec2_checkpoint
     from sse.sampling import AugmentationSampler, AugmentationSettings
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -68,7 +55,7 @@ def main() -> None:
     segments = read_segment_list(REPO / "training_data" / "demo-segments")
     rows = []
     for name in args.frontends:
-        path = base_sized_wav2vec2(Path("/tmp/bench_wav2vec2_base.pt")) if name == "wav2vec2" else None
+        path = save_wav2vec2_checkpoint("/tmp/bench_wav2vec2_base.pt") if name == "wav2vec2" else None
         frontend = build_frontend(name, path, 8, device)
         encoder = SSEEncoder(EncoderConfig(input_dim=frontend.dim))
         model = SSEModel(encoder, ProjectionHead(512), frontend, length_buckets=4).to(device).train()

@@ -1,26 +1,24 @@
-"""Build and save a tiny, randomly initialised fairseq wav2vec 2.0 checkpoint.
+"""Build and save randomly initialised fairseq wav2vec 2.0 checkpoints.
 
-It has the structure of fairseq's ``wav2vec_small.pt`` (same feature extractor, so the same
-50 frames/s) but a narrow, shallow transformer, so the tests exercise the real fairseq loading
-path of :class:`sse.frontend.Wav2Vec2Frontend` in well under a second.
+:func:`save_tiny_wav2vec2` has the structure of fairseq's ``wav2vec_small.pt`` (same feature
+extractor strides, so the same 50 frames/s) but a narrow, shallow transformer, so the tests
+exercise the real fairseq loading path of :class:`sse.frontend.Wav2Vec2Frontend` in well under
+a second. ``bench/`` uses :func:`save_wav2vec2_checkpoint` with the Base configuration.
 """
 from __future__ import annotations
 
 import torch
 
 
-def save_tiny_wav2vec2(path, embed_dim: int = 32, layers: int = 3, seed: int = 0) -> str:
+def save_wav2vec2_checkpoint(path, model_cfg=None, seed: int = 0) -> str:
+    """Save a random wav2vec 2.0 model (default: the Base architecture) as fairseq saves one."""
     from fairseq.dataclass.configs import FairseqConfig
     from fairseq.models.wav2vec.wav2vec2 import Wav2Vec2Config, Wav2Vec2Model
     from fairseq.tasks.audio_pretraining import AudioPretrainingConfig
     from omegaconf import OmegaConf
 
     torch.manual_seed(seed)
-    model_cfg = Wav2Vec2Config(
-        encoder_layers=layers, encoder_embed_dim=embed_dim, encoder_ffn_embed_dim=2 * embed_dim,
-        encoder_attention_heads=2, conv_pos=16, conv_pos_groups=4, final_dim=16,
-        latent_vars=8, latent_groups=2, conv_feature_layers="[(32, 10, 5)] + [(32, 3, 2)] * 4 + [(32, 2, 2)] * 2",
-    )
+    model_cfg = model_cfg or Wav2Vec2Config()
     model = Wav2Vec2Model(model_cfg)
     cfg = FairseqConfig()
     cfg.model = OmegaConf.structured(model_cfg)
@@ -36,3 +34,13 @@ def save_tiny_wav2vec2(path, embed_dim: int = 32, layers: int = 3, seed: int = 0
     }
     torch.save(state, str(path))
     return str(path)
+
+
+def save_tiny_wav2vec2(path, embed_dim: int = 32, layers: int = 3, seed: int = 0) -> str:
+    from fairseq.models.wav2vec.wav2vec2 import Wav2Vec2Config
+
+    return save_wav2vec2_checkpoint(path, Wav2Vec2Config(
+        encoder_layers=layers, encoder_embed_dim=embed_dim, encoder_ffn_embed_dim=2 * embed_dim,
+        encoder_attention_heads=2, conv_pos=16, conv_pos_groups=4, final_dim=16,
+        latent_vars=8, latent_groups=2, conv_feature_layers="[(32, 10, 5)] + [(32, 3, 2)] * 4 + [(32, 2, 2)] * 2",
+    ), seed)
