@@ -15,11 +15,10 @@ check_corpus "$LS"
 previous_dir=$PREVIOUS
 [ -f "$PREVIOUS" ] && previous_dir=$(dirname "$PREVIOUS")
 name=$(basename "$previous_dir")
-case $name in
-  init) next=iter1 ;;
-  iter[0-9]*) next=iter$(( ${name#iter} + 1 )) ;;
-  *) next=${name}_iter1 ;;
-esac
+if [ "$name" = init ]; then next=iter1
+elif [[ $name =~ ^iter([0-9]+)$ ]]; then next=iter$(( BASH_REMATCH[1] + 1 ))
+else next=${name}_iter1
+fi
 OUT=${SSE_OUT:-$(dirname "$previous_dir")/$next}
 
 ensure_segments

@@ -124,3 +124,24 @@ def test_gold_training_loss_really_falls(slice_lists, tmp_path):
     assert len(losses) == 40
     assert sum(losses[-8:]) / 8 < 0.8 * sum(losses[:8]) / 8
     assert "valid on 'valid' subset | loss" in log  # no benchmark: held-out loss selects the model
+
+
+def test_a_failed_training_is_reported_and_not_marked_done(slice_lists, tmp_path):
+    gold = tmp_path / "gold"
+    gold.mkdir()
+    (gold / "checkpoint_best.pt").write_bytes(b"left over from an earlier run")
+    env = recipe_env(slice_lists, tmp_path, SSE_EXTRA_ARGS="--no-such-flag", SSE_BENCHMARK="")
+    result = subprocess.run(["bash", str(REPO / "launch_gold.sh"), str(LS)], env=env, cwd=REPO,
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "error: fairseq-train failed" in result.stderr
+    assert not (gold / "training_done").exists()
+
+
+def test_scripts_refuse_bad_arguments(tmp_path):
+    for script, args, message in (("launch_init.sh", [], "usage"),
+                                  ("launch_init.sh", [tmp_path / "nowhere"], "no such corpus folder"),
+                                  ("iteration.sh", [LS, tmp_path / "missing.pt"], "no such checkpoint")):
+        result = subprocess.run(["bash", str(REPO / script), *map(str, args)], cwd=REPO, capture_output=True,
+                                text=True, env=dict(os.environ, SSE_DEVICE="cpu", SSE_EXP=str(tmp_path)))
+        assert result.returncode == 2 and message in result.stderr, (script, result.stderr)

@@ -95,21 +95,33 @@ train() {
   mkdir -p "$out"
   [ -f "$out/checkpoint_last.pt" ] && log "training: resuming $out from checkpoint_last.pt"
   log "training: $out (up to $max_epoch epochs of $epoch_updates updates, $pairs pairs a batch, patience $patience)"
+  local status
+  set +e  # keep fairseq-train's own exit status, whatever the log filter finds
   fairseq-train "$ls" --user-dir "$SSE_ROOT/sse" "$@" "${validation[@]}" \
     --arch sse --criterion nt_xent --optimizer adam --lr 1e-4 --adam-betas "(0.9, 0.999)" --weight-decay 0 \
     --lr-scheduler fixed --batch-size 1 --max-epoch "$max_epoch" --patience "$patience" \
     --epoch-updates "$epoch_updates" --pairs-per-batch "$pairs" --save-dir "$out" --no-epoch-checkpoints \
     --log-format simple --log-interval "${SSE_LOG_INTERVAL:-50}" --num-workers "$NUM_WORKERS" --seed "$SEED" \
-    "${device[@]}" ${SSE_EXTRA_ARGS:-} 2>&1 | tee -a "$out/train.log" | grep --line-buffered -E "\| (train|valid) \||error|Error" || true
-  [ "${PIPESTATUS[0]}" = 0 ] || die "fairseq-train failed; see $out/train.log"
+    "${device[@]}" ${SSE_EXTRA_ARGS:-} 2>&1 | tee -a "$out/train.log" | grep --line-buffered -E "\| (train|valid) \||error|Error"
+  status=${PIPESTATUS[0]}
+  set -e
+  [ "$status" = 0 ] || die "fairseq-train failed (exit status $status); see $out/train.log"
   [ -f "$out/checkpoint_best.pt" ] || die "fairseq-train wrote no $out/checkpoint_best.pt; see $out/train.log"
   touch "$out/training_done"
 }
 
 report_map() {  # LS OUT
   [ -n "$BENCHMARK" ] || return 0
-  local line
-  line=$("$PY" "$SSE_ROOT/utils/map_dump.py" --path_wavs "$1" --path_segments "$BENCHMARK" --task=map \
-         --path_sse "$2" --features "$BENCHMARK_FEATURES" --device "$DEVICE" 2>/dev/null | tail -n 1)
-  log "$2: $line"
+  local output errors
+  errors=$(mktemp)
+  if output=$("$PY" "$SSE_ROOT/utils/map_dump.py" --path_wavs "$1" --path_segments "$BENCHMARK" --task=map \
+              --path_sse "$2" --features "$BENCHMARK_FEATURES" --device "$DEVICE" 2>"$errors"); then
+    rm -f "$errors"
+    log "$2: $(tail -n 1 <<< "$output")"
+  else
+    local message
+    message=$(grep '^error:' "$errors" || tail -n 3 "$errors")
+    rm -f "$errors"
+    die "scoring $2 failed: $message"
+  fi
 }

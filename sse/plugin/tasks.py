@@ -15,6 +15,7 @@ same embedding code as ``map_dump.py`` (select with ``--best-checkpoint-metric m
 from a held-out ``--heldout-fraction`` of the training data (fully unsupervised selection).
 """
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 
@@ -246,7 +247,7 @@ class AugmentTask(SSETask):
         self.sampler = AugmentationSampler(train_vads, cfg.data, settings)
         self.heldout_sampler = None
         if heldout_vads:
-            relaxed = AugmentationSettings(**{**settings.__dict__, "min_vads_per_speaker": 1})
+            relaxed = dataclasses.replace(settings, min_vads_per_speaker=1)  # held-out VADs are few
             self.heldout_sampler = AugmentationSampler(heldout_vads, cfg.data, relaxed)
         logger.info("stage 1: %d speakers with >= %d VADs of >= %g s", len(self.sampler.speakers),
                     cfg.min_vads_per_speaker, cfg.min_vad_duration)
