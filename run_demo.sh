@@ -11,7 +11,7 @@
 #
 # The "small" setting (the scripts' defaults are the paper's):
 #   front-end MFCC (no wav2vec2 weights needed); 64 pairs a batch instead of 250/256;
-#   40 updates an epoch instead of 200/1000; at most 4 epochs (patience 2) per model;
+#   40 updates an epoch instead of 200/1000; at most 6 epochs (patience 2) per model;
 #   stage-1 batches of 10 s of speech instead of 20 s; 20,000 training segments.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -19,7 +19,7 @@ started=$(date +%s)
 export SSE_FRONTEND=mfcc SSE_EXP=${SSE_EXP:-demo_run} SSE_DEVICE=${SSE_DEVICE:-cpu}
 export SSE_SEGMENTS=${SSE_SEGMENTS:-$SSE_EXP/segments}
 export SSE_PAIRS_PER_BATCH=${SSE_PAIRS_PER_BATCH:-64} SSE_EPOCH_UPDATES=${SSE_EPOCH_UPDATES:-40}
-export SSE_MAX_EPOCH=${SSE_MAX_EPOCH:-4} SSE_PATIENCE=${SSE_PATIENCE:-2}
+export SSE_MAX_EPOCH=${SSE_MAX_EPOCH:-6} SSE_PATIENCE=${SSE_PATIENCE:-2}
 export SSE_MAX_BATCH_DURATION=${SSE_MAX_BATCH_DURATION:-10} SSE_MAX_SEGMENTS=${SSE_MAX_SEGMENTS:-20000}
 export SSE_LOG_INTERVAL=${SSE_LOG_INTERVAL:-20}
 LS=training_data/demo

@@ -83,8 +83,11 @@ def _from_fairseq(path: Path, state: dict) -> tuple[dict, dict, dict, dict]:
     config = {k: v for k, v in model_cfg.items() if k in names}
     config["input_dim"] = int(frontend["dim"])
     extra = state.get("extra_state") or {}
-    info = {"source": "fairseq-train", "task": (cfg.get("task") or {}).get("_name"),
-            "epoch": (extra.get("train_iterator") or {}).get("epoch"),
+    iterator = extra.get("train_iterator") or {}
+    epoch = iterator.get("epoch")
+    if epoch is not None and iterator.get("iterations_in_epoch", 0) == 0:
+        epoch -= 1  # saved at the end of an epoch, fairseq's iterator already names the next one
+    info = {"source": "fairseq-train", "task": (cfg.get("task") or {}).get("_name"), "epoch": epoch,
             "num_updates": (state.get("optimizer_history") or [{}])[-1].get("num_updates"),
             "best": extra.get("best")}
     return encoder_state, config, frontend, info
