@@ -46,5 +46,12 @@ if ! "$PY" -c "import faiss" 2>/dev/null; then
 fi
 
 echo "== sse"
+# pip may warn that fairseq wants torchaudio: it is left out on purpose (nothing here uses it,
+# and the registry's build does not load beside a CPU torch).
 if [ "$dev" = 1 ]; then pip_install -e ".[dev,align]"; else pip_install -e .; fi
-"$PY" -c "import sse, fairseq, faiss, torch; print('sse', sse.__version__, '| torch', torch.__version__, '| fairseq', fairseq.__version__, '| cuda', torch.cuda.is_available())" 2>&1 | grep -v tensorboardX
+check='import sse, fairseq, faiss, torch; print("sse", sse.__version__, "| torch", torch.__version__, "| fairseq", fairseq.__version__, "| cuda", torch.cuda.is_available())'
+if ! report=$("$PY" -c "$check" 2>/tmp/sse_install_check.$$); then
+  cat /tmp/sse_install_check.$$ >&2; rm -f /tmp/sse_install_check.$$; exit 1
+fi
+rm -f /tmp/sse_install_check.$$
+echo "$report"
