@@ -46,7 +46,7 @@ def main() -> None:
     if args.one:
         print(json.dumps(one(args.one, args.device)))
         return
-    print(f"| segments | queries | seconds | peak RSS (GiB) | GPU peak (GiB) | device | threads |")
+    print("| segments | queries | seconds | peak RSS (GiB) | GPU peak (GiB) | device | threads |")
     print("|---:|---:|---:|---:|---:|---|---:|")
     for size in args.sizes:
         output = subprocess.run([sys.executable, __file__, "--one", str(size), "--device", args.device],

@@ -296,11 +296,6 @@ class FeatureStore:
     def __len__(self) -> int:
         return sum(len(entries) for entries in self.vads.values())
 
-    def stored_vads(self) -> Iterator[Vad]:
-        for wav, entries in self.vads.items():
-            for entry in entries:
-                yield Vad(wav, self.speakers[wav], entry.start, entry.end)
-
     def locate(self, wav: str, start: float, end: float) -> StoredVad:
         """The stored VAD of ``wav`` that contains ``[start, end]`` (10 ms tolerance)."""
         entries = self.vads.get(wav)

@@ -14,7 +14,7 @@ import soundfile
 from sse.alignments import read_alignment_file
 from sse.audio import SAMPLE_RATE, find_audio_files, read_audio
 from sse.errors import UserError
-from sse.formats import Vad, read_vad_list, write_vad_list
+from sse.formats import read_vad_list, write_vad_list
 from sse.speakers import DEFAULT_SPEAKER_REGEX, compile_speaker_regex, speaker_of, speakers_of
 from sse.vad import (SileroDetector, VadSettings, check_backend, clean_regions, detect_file, list_corpus,
                      shard_slice, vad_corpus)

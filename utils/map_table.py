@@ -87,7 +87,7 @@ def main() -> None:
     queries = rows[0][1]
     header = (f"{NAME} on {args.path_segments}: {queries.num_segments} segments, "
               f"{queries.num_queries} queries, {queries.num_labels} labels")
-    lines = [f"| model | MAP |", "|---|---|"] + [f"| {name} | {result.map:.4f} |" for name, result in rows]
+    lines = ["| model | MAP |", "|---|---|"] + [f"| {name} | {result.map:.4f} |" for name, result in rows]
     print(header)
     print("\n".join(lines))
     if args.output_table:
