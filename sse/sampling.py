@@ -24,7 +24,7 @@ from .audio import read_audio
 from .augment import Effects, augment
 from .errors import UserError
 from .formats import Pair, Segment, Vad
-from .segments import GRID, grid_steps, nth_span, segments_per_vad
+from .segments import GRID, draw_spans, grid_steps
 
 
 class Span(NamedTuple):
@@ -109,12 +109,7 @@ class AugmentationSampler:
     def draw(self, rng: np.random.Generator) -> AugmentedBatch:
         settings = self.settings
         chosen = self.choose_vads(rng)
-        steps = [grid_steps(vad.duration) for vad in chosen]
-        counts = np.array([segments_per_vad(n) for n in steps])
-        total = int(counts.sum())
-        picks = rng.choice(total, size=min(settings.pairs_per_batch, total), replace=False)
-        ends = np.cumsum(counts)
-        vad_of = np.searchsorted(ends, picks, side="right")
+        spans_drawn = draw_spans([grid_steps(vad.duration) for vad in chosen], settings.pairs_per_batch, rng)
 
         waves, factors = [], []
         for vad in chosen:
@@ -124,9 +119,8 @@ class AugmentationSampler:
                 waves.append(augment(samples, factor, rng, settings.effects))
                 factors.append(factor)
 
-        spans = np.zeros((len(picks), 2, 3), dtype=np.int64)
-        for row, (pick, k) in enumerate(zip(picks, vad_of)):
-            first, length = nth_span(steps[k], int(pick - (ends[k] - counts[k])))
+        spans = np.zeros((len(spans_drawn), 2, 3), dtype=np.int64)
+        for row, (k, first, length) in enumerate(spans_drawn):
             start, end = first * GRID, (first + length) * GRID
             for side in range(2):
                 wave = 2 * k + side
@@ -134,7 +128,6 @@ class AugmentationSampler:
                 b = max(a + 1, int(round(end / factors[wave] * settings.frame_rate)))
                 spans[row, side] = (wave, a, b)
         return AugmentedBatch(waves, spans, factors)
-
 
 
 # --------------------------------------------------------------------------- stages 2 and 3

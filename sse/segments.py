@@ -8,7 +8,7 @@ VAD shorter than 0.16 s gives none.
 from __future__ import annotations
 
 import math
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -45,30 +45,33 @@ def count_segments(vads: list[Vad], grid: float = GRID, max_steps: int = MAX_STE
     return sum(segments_per_vad(grid_steps(vad.duration, grid), max_steps) for vad in vads)
 
 
-def make_segments(vads: list[Vad], max_segments: int | None = None, seed: int = 0,
-                  grid: float = GRID, max_steps: int = MAX_STEPS) -> list[Segment]:
-    """Every segment of ``vads`` in list order, or a uniform random subset of ``max_segments``.
+def draw_spans(steps: Sequence[int], size: int, rng: np.random.Generator,
+               max_steps: int = MAX_STEPS) -> list[tuple[int, int, int]]:
+    """``size`` distinct segments drawn uniformly among all candidates of VADs with these grid
+    steps, as ``(VAD index, first grid point, length in steps)``, in the order drawn.
 
-    The subset is drawn by index (segment ``j`` of VAD ``i``) without building the full list,
-    so a corpus of tens of millions of candidates subsamples in memory proportional to the
-    subset; the kept segments stay in list order.
+    Draws by index (segment ``j`` of VAD ``i``) without building the candidates, so memory is
+    proportional to ``size`` even over tens of millions of them.
     """
-    counts = np.array([segments_per_vad(grid_steps(v.duration, grid), max_steps) for v in vads],
-                      dtype=np.int64)
+    counts = np.array([segments_per_vad(n, max_steps) for n in steps], dtype=np.int64)
     total = int(counts.sum())
-    if max_segments is None or max_segments >= total:
-        return [segment for vad in vads for segment in vad_segments(vad, grid, max_steps)]
-    rng = np.random.default_rng(seed)
-    chosen = np.sort(rng.choice(total, size=max_segments, replace=False))
+    chosen = rng.choice(total, size=min(size, total), replace=False)
     ends = np.cumsum(counts)
     vad_of = np.searchsorted(ends, chosen, side="right")
     within = chosen - (ends[vad_of] - counts[vad_of])
-    segments = []
-    for vad_index, rank in zip(vad_of.tolist(), within.tolist()):
-        vad = vads[vad_index]
-        first, length = nth_span(grid_steps(vad.duration, grid), rank, max_steps)
-        segments.append(_segment(vad, first, length, grid))
-    return segments
+    return [(vad, *nth_span(steps[vad], rank, max_steps)) for vad, rank in zip(vad_of.tolist(), within.tolist())]
+
+
+def make_segments(vads: list[Vad], max_segments: int | None = None, seed: int = 0,
+                  grid: float = GRID, max_steps: int = MAX_STEPS) -> list[Segment]:
+    """Every segment of ``vads`` in list order, or a uniform random subset of ``max_segments``
+    (seeded, still in list order)."""
+    steps = [grid_steps(vad.duration, grid) for vad in vads]
+    if max_segments is None or max_segments >= sum(segments_per_vad(n, max_steps) for n in steps):
+        return [segment for vad in vads for segment in vad_segments(vad, grid, max_steps)]
+    # Sorting (VAD, first, length) restores the list order of vad_segments.
+    drawn = sorted(draw_spans(steps, max_segments, np.random.default_rng(seed), max_steps))
+    return [_segment(vads[vad], first, length, grid) for vad, first, length in drawn]
 
 
 def nth_span(steps: int, rank: int, max_steps: int = MAX_STEPS) -> tuple[int, int]:
