@@ -7,12 +7,14 @@ each segment's VAD with the same context rule as ``extract_features.py``.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
 
-from .features import FeatureStore, compute_vad_frames, frame_span
+from .errors import UserError
+from .features import FeatureStore, check_vads_against_audio, compute_vad_frames, frame_span
 from .formats import Segment
 from .frontend import Frontend
 
@@ -25,14 +27,21 @@ def frames_from_store(store: FeatureStore, segments: Sequence[Segment]) -> Itera
 
 def frames_on_the_fly(frontend: Frontend, corpus_root: str | os.PathLike, segments: Sequence[Segment],
                       progress: bool = True) -> Iterator[tuple[int, np.ndarray]]:
-    """(index, frames) of every segment, computing each distinct VAD once (in first-seen order)."""
+    """(index, frames) of every segment, computing each distinct VAD once (in first-seen order).
+
+    Every file and VAD is checked before the first frame is computed, so a bad list fails
+    before any work (or output).
+    """
     from tqdm import tqdm  # noqa: PLC0415
 
     by_vad: dict = {}
     for index, segment in enumerate(segments):
         by_vad.setdefault(segment.vad, []).append(index)
+    if not Path(corpus_root).is_dir():
+        raise UserError(f"{corpus_root}: no such corpus folder")
+    infos = check_vads_against_audio(corpus_root, by_vad, progress)
     for vad, indices in tqdm(by_vad.items(), desc="frames", unit="vad", disable=not progress):
-        vad_frames = compute_vad_frames(frontend, corpus_root, vad)
+        vad_frames = compute_vad_frames(frontend, corpus_root, vad, infos[vad.wav])
         for index in indices:
             segment = segments[index]
             first, last = frame_span(segment.start - vad.start, segment.end - vad.start,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -13,7 +12,7 @@ import torch
 from .checkpoint import load_encoder
 from .embed import embed_frames, frames_from_store, frames_on_the_fly
 from .errors import UserError
-from .features import FeatureStore, check_vads_against_audio
+from .features import FeatureStore
 from .formats import Segment
 from .frontend import Frontend, build_frontend, frontend_from_description
 from .metrics import MapResult, mean_average_precision
@@ -45,17 +44,12 @@ def load_embedder(path_sse: str | os.PathLike | None, device, frontend: str | No
 
 def segment_frames(segments: Sequence[Segment], frontend: Frontend, corpus_root: str | os.PathLike,
                    features: str | os.PathLike | None = None):
-    """(index, frames) of every segment: from a feature store if given (it must hold the same
-    front-end's features), else computed per VAD after checking files and times."""
+    """(index, frames) of every segment: from a feature store if given (it must hold this
+    front-end's features), else computed per VAD."""
     if features:
         store = FeatureStore(features)
-        if store.frontend["name"] != frontend.name or store.dim != frontend.dim:
-            raise UserError(f"{features}: holds {store.frontend['name']} features ({store.dim}-dim), "
-                            f"not {frontend.name} ({frontend.dim}-dim)")
+        store.require_frontend(frontend.describe(), f"front-end {frontend.name}")
         return frames_from_store(store, segments)
-    if not Path(corpus_root).is_dir():
-        raise UserError(f"{corpus_root}: no such corpus folder")
-    check_vads_against_audio(corpus_root, dict.fromkeys(segment.vad for segment in segments))
     return frames_on_the_fly(frontend, corpus_root, segments)
 
 

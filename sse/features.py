@@ -29,9 +29,9 @@ from typing import Iterable, Iterator, NamedTuple
 import numpy as np
 import torch
 
-from .audio import audio_info, read_audio
+from .audio import AudioInfo, audio_info, read_audio
 from .errors import FormatError, UserError
-from .files import atomic_open, atomic_path
+from .files import atomic_open
 from .formats import VAD_TOLERANCE, Vad, format_time
 from .frontend import Frontend
 
@@ -80,7 +80,7 @@ def crop_piece_frames(frames: torch.Tensor, piece: PieceAudio) -> torch.Tensor:
 
 
 def compute_vad_frames(frontend: Frontend, corpus_root: str | os.PathLike, vad: Vad,
-                       info=None) -> np.ndarray:
+                       info: AudioInfo | None = None) -> np.ndarray:
     """Frames (float32, (count, dim)) of one VAD, computed with the context rule."""
     pieces = piece_audio(corpus_root, vad, frontend.frame_rate, info=info)
     frames = frontend.batch([piece.samples for piece in pieces])
@@ -151,8 +151,7 @@ class _FrameWriter:
 
     def finish(self) -> None:
         self.raw.close()
-        with atomic_path(self.final) as temporary, open(temporary, "wb") as out, \
-                open(self.raw_path, "rb") as raw:
+        with atomic_open(self.final, "wb") as out, open(self.raw_path, "rb") as raw:
             np.lib.format.write_array_header_1_0(
                 out, {"descr": np.dtype(np.float16).str, "fortran_order": False,
                       "shape": (self.rows, self.dim)})
@@ -295,6 +294,12 @@ class FeatureStore:
 
     def __len__(self) -> int:
         return sum(len(entries) for entries in self.vads.values())
+
+    def require_frontend(self, description: dict, user: str) -> None:
+        """Refuse to serve ``user`` frames of another front-end (name, dim, rate, path, layer)."""
+        if self.frontend != description:
+            raise UserError(f"{self.directory}: holds {self.frontend['name']} features {self.frontend}, "
+                            f"but {user} needs {description}")
 
     def locate(self, wav: str, start: float, end: float) -> StoredVad:
         """The stored VAD of ``wav`` that contains ``[start, end]`` (10 ms tolerance)."""

@@ -138,11 +138,18 @@ class SSETask(FairseqTask):
             logger.warning("resuming a checkpoint trained with front-end %s; now using %s",
                            recorded, self.frontend_description)
 
-    def train_batch(self, rng: np.random.Generator) -> dict:
+    # Each stage sets its samplers and turns what they draw into a fairseq sample.
+    sampler = None
+    heldout_sampler = None
+
+    def _collate(self, drawn) -> dict:
         raise NotImplementedError
 
+    def train_batch(self, rng: np.random.Generator) -> dict:
+        return self._collate(self.sampler.draw(rng))
+
     def heldout_batch(self, rng: np.random.Generator) -> dict:
-        raise NotImplementedError
+        return self._collate(self.heldout_sampler.draw(rng))
 
     def load_dataset(self, split: str, epoch: int = 1, combine: bool = False, **kwargs) -> None:
         if split == "train":
@@ -163,9 +170,7 @@ class SSETask(FairseqTask):
         segments = read_segment_list(self.cfg.valid_segments, require_transcriptions=True)
         if self.cfg.valid_features:
             store = FeatureStore(self.cfg.valid_features)
-            if store.frontend != self.frontend_description:
-                raise UserError(f"{self.cfg.valid_features}: holds {store.frontend} features, but "
-                                f"training uses {self.frontend_description}")
+            store.require_frontend(self.frontend_description, "training")
             items = frames_from_store(store, segments)
         else:
             items = frames_on_the_fly(self._benchmark_frontend(), self.cfg.data, segments)
@@ -245,21 +250,13 @@ class AugmentTask(SSETask):
         vads = read_vad_list(cfg.vads)
         train_vads, heldout_vads = (vads, []) if cfg.valid_segments else split_heldout(vads, cfg.heldout_fraction, cfg.seed)
         self.sampler = AugmentationSampler(train_vads, cfg.data, settings)
-        self.heldout_sampler = None
         if heldout_vads:
             relaxed = dataclasses.replace(settings, min_vads_per_speaker=1)  # held-out VADs are few
             self.heldout_sampler = AugmentationSampler(heldout_vads, cfg.data, relaxed)
         logger.info("stage 1: %d speakers with >= %d VADs of >= %g s", len(self.sampler.speakers),
                     cfg.min_vads_per_speaker, cfg.min_vad_duration)
 
-    def train_batch(self, rng):
-        return self._collate(self.sampler.draw(rng))
-
-    def heldout_batch(self, rng):
-        return self._collate(self.heldout_sampler.draw(rng))
-
-    @staticmethod
-    def _collate(batch) -> dict:
+    def _collate(self, batch) -> dict:
         waves = [torch.from_numpy(wave) for wave in batch.waves]
         pairs = len(batch.spans)
         return {"net_input": {"waves": waves, "spans": torch.from_numpy(batch.spans)},
@@ -296,12 +293,6 @@ class StoreTask(SSETask):
         for span in spans:
             self.store.locate(*span)
 
-    def train_batch(self, rng):
-        return self._collate(self.sampler.draw(rng))
-
-    def heldout_batch(self, rng):
-        return self._collate(self.heldout_sampler.draw(rng))
-
 
 @dataclass
 class PairsTaskConfig(StoreTaskConfig):
@@ -336,7 +327,6 @@ class GoldTask(StoreTask):
         super().__init__(cfg)
         segments = read_segment_list(cfg.segments, require_transcriptions=True)
         self.sampler = LabelSampler(segments, cfg.pairs_per_batch)
-        self.heldout_sampler = None
         if not cfg.valid_segments:
             labels = sorted({s.transcription for s in segments})
             _, heldout_labels = split_heldout(labels, cfg.heldout_fraction, cfg.seed)
