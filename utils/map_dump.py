@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 
 from sse import cli  # noqa: E402
 from sse.evaluate import embed_segments, load_embedder, score  # noqa: E402
-from sse.files import atomic_path  # noqa: E402
+from sse.files import atomic_open  # noqa: E402
 from sse.formats import read_segment_list  # noqa: E402
 from sse.frontend import default_device  # noqa: E402
 
@@ -57,7 +57,7 @@ def main() -> None:
                                 args.batch_size, device)
 
     if args.task == "dump":
-        with atomic_path(args.output_file) as temporary, open(temporary, "wb") as out:
+        with atomic_open(args.output_file, "wb") as out:
             np.save(out, embeddings)
         logger.info("wrote %s: %d x %d float32", args.output_file, *embeddings.shape)
         return

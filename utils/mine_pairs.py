@@ -30,7 +30,7 @@ from sse.checkpoint import load_encoder, resolve_checkpoint  # noqa: E402
 from sse.embed import embed_frames, frames_from_store  # noqa: E402
 from sse.errors import UserError  # noqa: E402
 from sse.features import FeatureStore  # noqa: E402
-from sse.files import atomic_open, atomic_path  # noqa: E402
+from sse.files import atomic_open  # noqa: E402
 from sse.formats import read_segment_list, write_pair_list  # noqa: E402
 from sse.frontend import default_device  # noqa: E402
 from sse import mining  # noqa: E402
@@ -60,31 +60,31 @@ def prepare_work_dir(work_dir: Path, manifest: dict) -> None:
         json.dump(manifest, out, indent=2)
 
 
-def save_npy(path: Path, array: np.ndarray) -> None:
-    with atomic_path(path) as temporary, open(temporary, "wb") as out:
-        np.save(out, array)
-
-
 def shard_bounds(count: int, shard: int, nshards: int) -> tuple[int, int]:
     return shard * count // nshards, (shard + 1) * count // nshards
 
 
-def embed_shard(args, segments, shard, work_dir, device) -> Path:
-    path = work_dir / f"embeddings-{shard:05d}-of-{args.nshards:05d}.npy"
-    if path.exists():
-        logger.info("%s exists, skipping", path.name)
-        return path
-    begin, end = shard_bounds(len(segments), shard, args.nshards)
+def embedding_path(work_dir: Path, shard: int, nshards: int) -> Path:
+    return work_dir / f"embeddings-{shard:05d}-of-{nshards:05d}.npy"
+
+
+def embed_shards(args, segments, shards, work_dir, device) -> None:
+    """Embed the shards not done yet; the model and the store are loaded once, if needed at all."""
+    todo = [shard for shard in shards if not embedding_path(work_dir, shard, args.nshards).exists()]
+    if len(todo) < len(shards):
+        logger.info("%d of %d embedding shards already done", len(shards) - len(todo), len(shards))
+    if not todo:
+        return
     loaded = load_encoder(args.path_sse, device)
     store = FeatureStore(args.features)
-    if store.frontend != loaded.frontend:
-        raise UserError(f"{args.features}: holds {store.frontend['name']} features ({store.dim}-dim) but "
-                        f"the model was trained on {loaded.frontend}")
-    part = segments[begin:end]
-    embeddings = embed_frames(loaded.encoder, frames_from_store(store, part), len(part), args.batch_size,
-                              device, desc=f"embedding shard {shard}")
-    save_npy(path, embeddings.astype(np.float16))
-    return path
+    store.require_frontend(loaded.frontend, f"the model {loaded.path}")
+    for shard in todo:
+        begin, end = shard_bounds(len(segments), shard, args.nshards)
+        part = segments[begin:end]
+        embeddings = embed_frames(loaded.encoder, frames_from_store(store, part), len(part), args.batch_size,
+                                  device, desc=f"embedding shard {shard}")
+        with atomic_open(embedding_path(work_dir, shard, args.nshards), "wb") as out:
+            np.save(out, embeddings.astype(np.float16))
 
 
 def main() -> None:
@@ -118,12 +118,13 @@ def main() -> None:
     work_dir = Path(args.work_dir or f"{args.output}.work")
     prepare_work_dir(work_dir, {"segments": fingerprint(args.path_segments), "model": fingerprint(checkpoint),
                                 "nshards": args.nshards, "pca_dim": args.pca_dim, "k": args.k, "seed": args.seed})
-    shards = range(args.nshards) if args.shard is None else [args.shard]
-    paths = [embed_shard(args, segments, shard, work_dir, device) for shard in shards]
+    shards = list(range(args.nshards)) if args.shard is None else [args.shard]
+    embed_shards(args, segments, shards, work_dir, device)
     if args.shard is not None:
         return
 
-    embeddings = np.concatenate([np.load(path) for path in paths]).astype(np.float32)
+    embeddings = np.concatenate([np.load(embedding_path(work_dir, shard, args.nshards))
+                                 for shard in shards]).astype(np.float32)
     vectors = mining.project(embeddings, mining.fit_pca(embeddings, args.pca_dim, args.max_pca_fit, args.seed))
     del embeddings
     index = None
@@ -136,7 +137,7 @@ def main() -> None:
                 index = mining.build_index(vectors, use_gpu=str(device).startswith("cuda") and mining.faiss_gpus() > 0)
             begin, end = shard_bounds(len(vectors), shard, args.nshards)
             found = mining.search(index, vectors[begin:end], args.k)
-            with atomic_path(path) as temporary, open(temporary, "wb") as out:
+            with atomic_open(path, "wb") as out:
                 np.savez(out, similarities=found[0], ids=found[1])
         with np.load(path) as saved:
             similarities.append(saved["similarities"])
