@@ -33,7 +33,7 @@ from .audio import AudioInfo, audio_info, read_audio
 from .errors import FormatError, UserError
 from .files import atomic_open
 from .formats import VAD_TOLERANCE, Vad, format_time
-from .frontend import Frontend
+from .frontend import Frontend, canonical_description, resolve_cmvn
 
 logger = logging.getLogger(__name__)
 
@@ -83,8 +83,13 @@ def compute_vad_frames(frontend: Frontend, corpus_root: str | os.PathLike, vad: 
                        info: AudioInfo | None = None) -> np.ndarray:
     """Frames (float32, (count, dim)) of one VAD, computed with the context rule."""
     pieces = piece_audio(corpus_root, vad, frontend.frame_rate, info=info)
+    return vad_frames_of_pieces(frontend, pieces).float().cpu().numpy()
+
+
+def vad_frames_of_pieces(frontend: Frontend, pieces: list[PieceAudio]) -> torch.Tensor:
+    """The frames of a VAD from the audio of its pieces: encoded, cropped, joined, normalised."""
     frames = frontend.batch([piece.samples for piece in pieces])
-    return torch.cat([crop_piece_frames(f, p) for f, p in zip(frames, pieces)]).float().cpu().numpy()
+    return frontend.normalize(torch.cat([crop_piece_frames(f, p) for f, p in zip(frames, pieces)]))
 
 
 # --------------------------------------------------------------------------- the store
@@ -108,6 +113,7 @@ def write_store_description(output_dir: Path, description: dict) -> None:
     path = output_dir / "frontend.json"
     if path.exists():
         existing = json.loads(path.read_text())
+        existing["frontend"] = canonical_description(existing["frontend"])
         if existing != description:
             raise UserError(f"{output_dir}: holds features made with different settings "
                             f"({existing['frontend']} in {existing['nshards']} shards); "
@@ -119,14 +125,15 @@ def write_store_description(output_dir: Path, description: dict) -> None:
 
 
 def check_requested_store(output_dir: str | os.PathLike, frontend_name: str, nshards: int,
-                          path_ssl: str | None = None, layer: int | None = None) -> None:
+                          path_ssl: str | None = None, layer: int | None = None, cmvn: str | None = None) -> None:
     """Refuse early (before loading any model) to add to a store made with other settings."""
     path = Path(output_dir) / "frontend.json"
     if not path.exists():
         return
     existing = json.loads(path.read_text())
-    recorded = existing["frontend"]
-    clash = recorded["name"] != frontend_name or existing["nshards"] != nshards
+    recorded = canonical_description(existing["frontend"])
+    clash = (recorded["name"] != frontend_name or existing["nshards"] != nshards
+             or recorded["cmvn"] != resolve_cmvn(frontend_name, cmvn))
     if frontend_name == "wav2vec2" and not clash:
         clash = ((layer is not None and recorded.get("layer") != layer)
                  or (path_ssl is not None and recorded.get("path") != os.path.abspath(path_ssl)))
@@ -207,8 +214,7 @@ def extract_shard(frontend: Frontend, corpus_root: str | os.PathLike, vads: list
         bar = tqdm(total=sum(vad.duration for vad in kept) / 3600, unit="h", desc=f"features {name}",
                    disable=not progress, bar_format="{l_bar}{bar}| {n:.2f}/{total:.2f} h [{elapsed}<{remaining}]")
         for vad, pieces in loader:
-            frames = frontend.batch([piece.samples for piece in pieces])
-            vad_frames = torch.cat([crop_piece_frames(f, p) for f, p in zip(frames, pieces)])
+            vad_frames = vad_frames_of_pieces(frontend, pieces)
             offset = writer.append(vad_frames.float().cpu().numpy())
             index_lines.append(f"{vad.wav} {vad.speaker} {format_time(vad.start)} "
                                f"{format_time(vad.end)} {offset} {len(vad_frames)}\n")
@@ -261,7 +267,7 @@ class FeatureStore:
             raise UserError(f"{self.directory}: not a feature store (no frontend.json); "
                             f"run utils/extract_features.py first")
         self.description = json.loads(description_path.read_text())
-        self.frontend = self.description["frontend"]
+        self.frontend = canonical_description(self.description["frontend"])
         self.frame_rate = int(self.frontend["frame_rate"])
         self.dim = int(self.frontend["dim"])
         nshards = int(self.description["nshards"])
@@ -297,7 +303,7 @@ class FeatureStore:
 
     def require_frontend(self, description: dict, user: str) -> None:
         """Refuse to serve ``user`` frames of another front-end (name, dim, rate, path, layer)."""
-        if self.frontend != description:
+        if self.frontend != canonical_description(description):
             raise UserError(f"{self.directory}: holds {self.frontend['name']} features {self.frontend}, "
                             f"but {user} needs {description}")
 

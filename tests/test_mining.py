@@ -99,7 +99,7 @@ def mining_inputs(word_corpus, tmp_path_factory):
     run_script("extract_features.py", "--path_wavs", word_corpus.root, "--path_vads", word_corpus.vads,
                "--output_dir", folder / "features", "--frontend", "mfcc", check=True)
     torch.manual_seed(0)
-    save_encoder(folder / "model.pt", SSEEncoder(input_dim=78), {"name": "mfcc", "dim": 78, "frame_rate": 50})
+    save_encoder(folder / "model.pt", SSEEncoder(input_dim=78), {"name": "mfcc", "dim": 78, "frame_rate": 50, "cmvn": "utterance"})
     return folder
 
 
@@ -123,6 +123,6 @@ def test_cli_mines_a_pair_list_and_resumes(mining_inputs, tmp_path):
     assert read_pair_list(tmp_path / "pairs") == pairs
     # Another model with the same work dir is refused rather than mixed in.
     torch.manual_seed(1)
-    save_encoder(tmp_path / "other.pt", SSEEncoder(input_dim=78), {"name": "mfcc", "dim": 78, "frame_rate": 50})
+    save_encoder(tmp_path / "other.pt", SSEEncoder(input_dim=78), {"name": "mfcc", "dim": 78, "frame_rate": 50, "cmvn": "utterance"})
     other = [a if a != mining_inputs / "model.pt" else tmp_path / "other.pt" for a in args]
     assert_user_error(run_script("mine_pairs.py", *other), "intermediate results of another run")

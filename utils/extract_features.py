@@ -44,14 +44,14 @@ def main() -> None:
     if not Path(args.path_wavs).is_dir():
         raise UserError(f"{args.path_wavs}: no such corpus folder")
 
-    check_requested_store(args.output_dir, args.frontend, args.nshards, args.path_ssl, args.layer)
+    check_requested_store(args.output_dir, args.frontend, args.nshards, args.path_ssl, args.layer, args.cmvn)
     shards = range(args.nshards) if args.shard is None else [args.shard]
     todo = [s for s in shards if not (Path(args.output_dir) / f"{shard_name(s, args.nshards)}.index").exists()]
     if not todo:
         logger.info("%s: every requested shard is already finished", args.output_dir)
         return
     vads = read_vads_of(args.path_vads)
-    frontend = build_frontend(args.frontend, args.path_ssl, args.layer, args.device or default_device())
+    frontend = build_frontend(args.frontend, args.path_ssl, args.layer, args.device or default_device(), args.cmvn)
     for shard in todo:
         extract_shard(frontend, args.path_wavs, vads, args.output_dir, shard, args.nshards, args.num_workers)
 

@@ -73,13 +73,15 @@ def main() -> None:
     segments = read_segment_list(args.path_segments, require_transcriptions=True)
 
     candidates = []
-    if args.baseline:
-        frontend = args.frontend or (load_encoder(args.model[0][1]).frontend["name"] if args.model else None)
-        candidates.append((f"mean {frontend or 'wav2vec2'} frames", None, frontend))
-    candidates += [(name, path, args.frontend) for name, path in args.model]
+    if args.baseline:  # the frames the first model was trained on, unless told otherwise
+        recorded = load_encoder(args.model[0][1]).frontend if args.model else {}
+        frontend = args.frontend or recorded.get("name")
+        cmvn = args.cmvn or (recorded.get("cmvn") if frontend == recorded.get("name") else None)
+        candidates.append((f"mean {frontend or 'wav2vec2'} frames", None, frontend, cmvn))
+    candidates += [(name, path, args.frontend, args.cmvn) for name, path in args.model]
     rows = []
-    for name, path, frontend in candidates:
-        embedder, built = load_embedder(path, device, frontend, args.path_ssl, args.layer)
+    for name, path, frontend, cmvn in candidates:
+        embedder, built = load_embedder(path, device, frontend, args.path_ssl, args.layer, cmvn)
         embeddings = embed_segments(embedder, built, segments, args.path_wavs, args.features, device=device)
         rows.append((name, score(embeddings, segments, device, args.path_segments)))
         logger.info("%s: MAP %.4f", name, rows[-1][1].map)

@@ -32,7 +32,8 @@ from ..embed import embed_frames, frames_from_store, frames_on_the_fly, pad_fram
 from ..errors import UserError
 from ..features import FeatureStore
 from ..formats import read_pair_list, read_segment_list, read_vad_list
-from ..frontend import DEFAULT_LAYER, DEFAULT_WAV2VEC2, FRONTENDS, build_frontend, frontend_from_description
+from ..frontend import (CMVN_MODES, DEFAULT_LAYER, DEFAULT_WAV2VEC2, FRONTENDS, build_frontend,
+                        canonical_description, frontend_from_description)
 from ..metrics import mean_average_precision
 from ..sampling import (AugmentationSampler, AugmentationSettings, LabelSampler, PairSampler,
                         batch_rng, split_heldout)
@@ -134,7 +135,7 @@ class SSETask(FairseqTask):
 
     def load_state_dict(self, state_dict) -> None:
         recorded = state_dict.get("frontend")
-        if recorded and recorded != self.frontend_description:
+        if recorded and canonical_description(recorded) != canonical_description(self.frontend_description):
             logger.warning("resuming a checkpoint trained with front-end %s; now using %s",
                            recorded, self.frontend_description)
 
@@ -217,6 +218,9 @@ class AugmentTaskConfig(SSETaskConfig):
     frontend: str = field(default="wav2vec2", metadata={"help": f"one of {', '.join(FRONTENDS)}"})
     path_ssl: str = field(default=DEFAULT_WAV2VEC2, metadata={"help": "fairseq wav2vec 2.0 checkpoint"})
     layer: int = field(default=DEFAULT_LAYER, metadata={"help": "wav2vec 2.0 layer whose output is used"})
+    cmvn: str = field(default="", metadata={
+        "help": f"per-waveform mean/variance normalisation of the frames, one of {', '.join(CMVN_MODES)} "
+                f"(default: utterance for mfcc/fbank, none for wav2vec2)"})
     epoch_updates: int = 200
     pairs_per_batch: int = 250
     min_vads_per_speaker: int = field(default=20, metadata={"help": "speakers need this many long VADs"})
@@ -238,7 +242,7 @@ class AugmentTask(SSETask):
         if not cfg.vads:
             raise UserError("sse_augment needs --vads (the training VAD list)")
         device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.live_frontend = build_frontend(cfg.frontend, cfg.path_ssl, cfg.layer, device)
+        self.live_frontend = build_frontend(cfg.frontend, cfg.path_ssl, cfg.layer, device, cfg.cmvn or None)
         self.frontend_description = self.live_frontend.describe()
         try:
             effects = Effects.from_names([e for e in cfg.effects.split(",") if e])
