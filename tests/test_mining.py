@@ -53,6 +53,15 @@ def test_self_and_same_file_overlaps_are_dropped_other_same_file_kept():
     assert kept.tolist() == [[False, False, True, True]]
 
 
+def test_cross_speaker_drops_neighbours_of_the_querys_speaker():
+    segments = [Segment("a", "alice", 0, 99, 0.0, 0.48), Segment("b", "alice", 0, 99, 0.0, 0.48),
+                Segment("c", "bob", 0, 99, 0.0, 0.48), Segment("d", "carol", 0, 99, 0.0, 0.48)]
+    ids = np.array([[0, 1, 2, 3]])
+    assert filter_neighbours(SegmentTable.of(segments), np.array([0]), ids).tolist() == [[False, True, True, True]]
+    kept = filter_neighbours(SegmentTable.of(segments), np.array([0]), ids, cross_speaker=True)
+    assert kept.tolist() == [[False, False, True, True]]
+
+
 def test_non_maximum_suppression_keeps_the_best_of_overlapping_neighbours():
     t = table(("q", 0.0, 0.48),
               ("b", 1.00, 1.48),  # 1: best neighbour in file b
