@@ -73,11 +73,13 @@ def main() -> None:
     segments = read_segment_list(args.path_segments, require_transcriptions=True)
 
     candidates = []
-    if args.baseline:  # the frames the first model was trained on, unless told otherwise
-        recorded = load_encoder(args.model[0][1]).frontend if args.model else {}
-        frontend = args.frontend or recorded.get("name")
-        cmvn = args.cmvn or (recorded.get("cmvn") if frontend == recorded.get("name") else None)
-        candidates.append((f"mean {frontend or 'wav2vec2'} frames", None, frontend, cmvn))
+    if args.baseline:
+        # The first model's front-end, unnormalised unless told otherwise: the mean of frames
+        # normalised over their own VAD is zero when the segment is the whole VAD.
+        frontend = args.frontend or (load_encoder(args.model[0][1]).frontend["name"] if args.model else None)
+        cmvn = args.cmvn or "none"
+        candidates.append((f"mean {frontend or 'wav2vec2'} frames" + (", CMVN" if cmvn != "none" else ""),
+                           None, frontend, cmvn))
     candidates += [(name, path, args.frontend, args.cmvn) for name, path in args.model]
     rows = []
     for name, path, frontend, cmvn in candidates:
