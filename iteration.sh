@@ -29,7 +29,7 @@ if [ -s "$OUT/pairs" ]; then
 else
   log "mining: $PREVIOUS -> $OUT/pairs"
   "$PY" "$SSE_ROOT/utils/mine_pairs.py" --path_segments "$SEGMENTS" --features "$TRAIN_FEATURES" \
-    --path_sse "$PREVIOUS" --output "$OUT/pairs" --work_dir "$OUT/mining" --device "$DEVICE"
+    --path_sse "$PREVIOUS" --output "$OUT/pairs" --work_dir "$OUT/mining" --device "$DEVICE" ${SSE_MINE_ARGS:-}
 fi
 train "$OUT" "$LS" 100 1 1000 256 --task sse_pairs --features "$TRAIN_FEATURES" --pairs "$OUT/pairs"
 report_map "$LS" "$OUT"

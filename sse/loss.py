@@ -30,20 +30,26 @@ def nt_xent(first: torch.Tensor, second: torch.Tensor, temperature: float = TEMP
     """
     if first.shape != second.shape:
         raise ValueError(f"pairs need equal shapes, got {tuple(first.shape)} and {tuple(second.shape)}")
-    logits = _similarities(first, second, temperature)
-    positives = _positives(len(first), logits.device)
-    if labels is not None:
-        if labels.shape != (len(first),):
-            raise ValueError(f"need one label per pair, got {tuple(labels.shape)} for {len(first)} pairs")
-        both = torch.cat([labels, labels]).to(logits.device)
-        same_label = both[:, None] == both[None, :]
-        same_label[torch.arange(len(both), device=logits.device), positives] = False
-        logits = logits.masked_fill(same_label, float("-inf"))  # the diagonal is -inf already
-    return F.cross_entropy(logits, positives)
+    logits = _masked(_similarities(first, second, temperature), labels)
+    return F.cross_entropy(logits, _positives(len(first), logits.device))
+
+
+def _masked(logits: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    """Logits with the other rows of each anchor's label set to -inf (no-op without labels)."""
+    if labels is None:
+        return logits
+    pairs = len(logits) // 2
+    if labels.shape != (pairs,):
+        raise ValueError(f"need one label per pair, got {tuple(labels.shape)} for {pairs} pairs")
+    both = torch.cat([labels, labels]).to(logits.device)
+    same_label = both[:, None] == both[None, :]
+    same_label[torch.arange(len(both), device=logits.device), _positives(pairs, logits.device)] = False
+    return logits.masked_fill(same_label, float("-inf"))  # the diagonal is -inf already
 
 
 @torch.no_grad()
-def positive_accuracy(first: torch.Tensor, second: torch.Tensor) -> float:
-    """Share of anchors whose most similar other embedding is their partner (a training gauge)."""
-    logits = _similarities(first, second, 1.0)
+def positive_accuracy(first: torch.Tensor, second: torch.Tensor, labels: torch.Tensor | None = None) -> float:
+    """Share of anchors whose most similar other embedding is their partner (a training gauge);
+    with ``labels``, rows of another pair of the anchor's label do not compete."""
+    logits = _masked(_similarities(first, second, 1.0), labels)
     return (logits.argmax(1) == _positives(len(first), logits.device)).float().mean().item()

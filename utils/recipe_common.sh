@@ -22,6 +22,7 @@
 #   SSE_NUM_WORKERS   data-loading processes                       (2)
 #   SSE_SEED          training seed                                (1)
 #   SSE_EXTRA_ARGS    anything else for fairseq-train, e.g. "--max-update 3000 --fp16"
+#   SSE_MINE_ARGS     anything else for utils/mine_pairs.py, e.g. "--cross_speaker --coverage 0.3"
 set -euo pipefail
 
 SSE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -1,0 +1,70 @@
+"""Stage 1 on real recorded speech: 150 takes of spoken digits (tests/data/fsdd, CC BY-SA 4.0).
+
+Raw MFCCs made stage 1 collapse on real speech (loss at chance, every embedding alike); with
+per-waveform CMVN it learns. This trains the real training model (front-end on the fly, the
+plugin's model, NT-Xent) on stage-1 batches of sessions made by ``make_word_corpus``.
+"""
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sse.embed import embed_frames, frames_on_the_fly
+from sse.formats import read_segment_list, read_vad_list
+from sse.frontend import build_frontend
+from sse.health import embedding_health
+from sse.loss import nt_xent
+from sse.metrics import mean_average_precision
+from sse.model import EncoderConfig, ProjectionHead, SSEEncoder
+from sse.prep.word_corpus import build_word_corpus, tokens_from_pattern
+from sse.sampling import AugmentationSampler, AugmentationSettings, batch_rng
+
+pytest.importorskip("fairseq")
+from sse.plugin.model import SSEModel  # noqa: E402
+
+RECORDINGS = Path(__file__).parent / "data" / "fsdd"
+PAIRS = 32
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fsdd") / "corpus"
+    build_word_corpus(RECORDINGS, tokens_from_pattern(RECORDINGS), root, heldout_fraction=0.2, progress=False)
+    return root
+
+
+def benchmark_map(model, frontend, corpus):
+    benchmark = read_segment_list(corpus / "benchmark")
+    embeddings = embed_frames(model.encoder, frames_on_the_fly(frontend, corpus, benchmark, progress=False),
+                              len(benchmark), progress=False)
+    return embeddings, mean_average_precision(embeddings, [s.transcription for s in benchmark]).map
+
+
+def test_stage1_learns_on_real_speech(corpus):
+    torch.manual_seed(0)
+    frontend = build_frontend("mfcc")  # with per-waveform CMVN, the default
+    settings = AugmentationSettings(pairs_per_batch=PAIRS, min_vads_per_speaker=2, max_batch_duration=10)
+    sampler = AugmentationSampler(read_vad_list(corpus / "vads"), corpus, settings)
+    model = SSEModel(SSEEncoder(EncoderConfig(input_dim=frontend.dim)), ProjectionHead(512), frontend, 4)
+    _, untrained_map = benchmark_map(model, frontend, corpus)
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-4)
+    losses = []
+    for update in range(40):
+        batch = sampler.draw(batch_rng(0, 1, update))
+        waves = [torch.from_numpy(wave) for wave in batch.waves]
+        projections = model(waves=waves, spans=torch.from_numpy(batch.spans))
+        loss = nt_xent(projections[:PAIRS], projections[PAIRS:])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    chance = math.log(2 * PAIRS - 1)
+    assert np.mean(losses[:3]) > chance - 0.4           # starts near chance ...
+    assert np.mean(losses[-5:]) < chance - 1.0          # ... and ends well below it
+    embeddings, trained_map = benchmark_map(model, frontend, corpus)
+    health = embedding_health(embeddings)
+    assert not health.collapsed and health.effective_rank > 20, health
+    # Held-out takes of the ten digits: measured 0.28 untrained, 0.35 after these 40 updates.
+    assert trained_map > untrained_map + 0.03
