@@ -19,6 +19,7 @@ process so that its peak resident memory is its own:
 """
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -95,9 +96,10 @@ def main() -> None:
         return
     memory = "GPU peak (GiB)" if args.device.startswith("cuda") else "peak RSS (GiB)"
     print(f"| N | queries | floor (s) | toolkit (s) | toolkit / floor | toolkit {memory} | toolkit MAP "
-          f"| pml (s) | pml / floor | pml MAP (top-k) | device | threads |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|", flush=True)
+          f"| pml (s) | pml / floor | pml MAP (top-k) | device | threads | load before/after |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|", flush=True)
     for size in args.sizes:
+        load = os.getloadavg()[0]
         floor = measure("floor", size, args.device)
         toolkit = measure("toolkit", size, args.device)
         peer = None if args.no_peer else measure("peer", size, args.device)
@@ -106,7 +108,8 @@ def main() -> None:
             f"{peer['seconds']:.1f}", f"{peer['seconds'] / floor['seconds']:.2f}x", f"{peer['map']:.4f}")
         print(f"| {size:,} | {toolkit['queries']:,} | {floor['seconds']:.1f} | {toolkit['seconds']:.1f} | "
               f"{toolkit['seconds'] / floor['seconds']:.2f}x | {used:.2f} | {toolkit['map']:.4f} | "
-              f"{' | '.join(peer_cells)} | {args.device} | {toolkit['threads']} |", flush=True)
+              f"{' | '.join(peer_cells)} | {args.device} | {toolkit['threads']} | "
+              f"{load:.1f}/{os.getloadavg()[0]:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

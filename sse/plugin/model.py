@@ -49,7 +49,9 @@ class SSEModel(BaseFairseqModel):
     def forward(self, frames=None, lengths=None, waves=None, spans=None) -> torch.Tensor:
         if waves is not None:
             frames, lengths = self.span_frames(waves, spans)
-        return self.projection(self.encode(frames, lengths))
+        # Under --fp16/--bf16 the weights are half: frames follow them; the loss gets fp32.
+        frames = frames.to(self.projection.layers[0].weight.dtype)
+        return self.projection(self.encode(frames, lengths)).float()
 
     def encode(self, frames: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """The encoder over length-sorted groups, each cropped to its longest member.

@@ -34,6 +34,7 @@ from ..features import FeatureStore
 from ..formats import read_pair_list, read_segment_list, read_vad_list
 from ..frontend import DEFAULT_LAYER, DEFAULT_WAV2VEC2, FRONTENDS, build_frontend, frontend_from_description
 from ..metrics import mean_average_precision
+from ..precision import frontend_precision
 from ..sampling import (AugmentationSampler, AugmentationSettings, LabelSampler, PairSampler,
                         batch_rng, split_heldout)
 
@@ -227,6 +228,10 @@ class AugmentTaskConfig(SSETaskConfig):
     max_stretch: float = field(default=1.8, metadata={"help": "largest tempo factor"})
     effects: str = field(default="", metadata={
         "help": f"extra effects, comma-separated, off by default: {','.join(EFFECTS)}"})
+    frontend_precision: str = field(default="auto", metadata={
+        "help": "frozen front-end under autocast: fp32, fp16, bf16, or auto (as training: --fp16/--bf16)"})
+    fp16: bool = II("common.fp16")
+    bf16: bool = II("common.bf16")
 
 
 @register_task("sse_augment", dataclass=AugmentTaskConfig)
@@ -240,6 +245,7 @@ class AugmentTask(SSETask):
         device = "cuda" if torch.cuda.is_available() else "cpu"
         self.live_frontend = build_frontend(cfg.frontend, cfg.path_ssl, cfg.layer, device)
         self.frontend_description = self.live_frontend.describe()
+        self.live_frontend.precision = frontend_precision(cfg.frontend_precision, cfg.fp16, cfg.bf16)
         try:
             effects = Effects.from_names([e for e in cfg.effects.split(",") if e])
         except ValueError as error:
@@ -257,7 +263,7 @@ class AugmentTask(SSETask):
                     cfg.min_vads_per_speaker, cfg.min_vad_duration)
 
     def _collate(self, batch) -> dict:
-        waves = [torch.from_numpy(wave) for wave in batch.waves]
+        waves = list(batch.waves)  # numpy, so that --fp16/--bf16 leave the audio in fp32
         pairs = len(batch.spans)
         return {"net_input": {"waves": waves, "spans": torch.from_numpy(batch.spans)},
                 "nsentences": pairs, "ntokens": pairs, "id": torch.zeros(1, dtype=torch.long)}
