@@ -106,8 +106,9 @@ class Searcher:
         return f"exact ({self.backend}, {self.device.type})"
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        if self._index is None:
-            return exact_knn_torch(self.vectors, queries, k, self.device)
+        if self._index is None:  # a GPU has room for larger blocks, which keep it busy
+            budget = (4 << 30) if self.device.type == "cuda" else (1 << 30)
+            return exact_knn_torch(self.vectors, queries, k, self.device, budget)
         return self._index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
 
 

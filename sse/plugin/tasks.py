@@ -107,6 +107,8 @@ class BenchmarkDataset(_OneItemBatches):
         return 1
 
     def collater(self, samples):
+        if not samples:  # a rank with no share of the single item: fairseq runs a dummy batch
+            return {}
         return {"benchmark": True, "id": torch.zeros(1, dtype=torch.long), "nsentences": 1, "ntokens": 1}
 
 
@@ -189,14 +191,15 @@ class SSETask(FairseqTask):
         embeddings = embed_frames(model.encoder, enumerate(frames), len(frames), self.cfg.embed_batch_size,
                                   device, progress=False)
         result = mean_average_precision(embeddings, labels, device)
-        return torch.zeros(()), 1, {"map": result.map, "map_queries": result.num_queries,
+        return torch.zeros(()), 1, {"map": result.map, "map_count": 1, "map_queries": result.num_queries,
                                     "sample_size": 1, "nsentences": 1, "ntokens": 1}
 
     def reduce_metrics(self, logging_outputs, criterion) -> None:
         super().reduce_metrics(logging_outputs, criterion)
-        maps = [log["map"] for log in logging_outputs if "map" in log]
-        if maps:
-            metrics.log_scalar("map", sum(maps) / len(maps), len(maps), round=4)
+        maps = [log for log in logging_outputs if "map" in log]
+        if maps:  # outputs may arrive summed over ranks: divide by how many MAPs they hold
+            count = sum(log.get("map_count", 1) for log in maps)
+            metrics.log_scalar("map", sum(log["map"] for log in maps) / count, count, round=4)
 
     def max_positions(self):
         return None
