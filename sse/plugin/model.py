@@ -66,7 +66,8 @@ class SSEModel(BaseFairseqModel):
         embeddings = frames.new_empty(len(frames), self.encoder.output_dim)
         for group in torch.tensor_split(order, min(self.length_buckets, len(order))):
             longest = int(lengths[group].max())
-            embeddings[group] = self.encoder(frames[group, :longest], lengths[group])
+            # under autocast the encoder may return half precision
+            embeddings[group] = self.encoder(frames[group, :longest], lengths[group]).to(embeddings.dtype)
         return embeddings
 
     @torch.no_grad()
