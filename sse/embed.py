@@ -71,6 +71,7 @@ def embed_frames(encoder: torch.nn.Module, items: Iterable[tuple[int, np.ndarray
 
     if device is None:
         device = next(encoder.parameters(), torch.empty(0)).device
+    dtype = next(encoder.parameters(), torch.empty(0)).dtype
     was_training = encoder.training
     encoder.eval()
     output = np.zeros((total, encoder.output_dim), dtype=np.float32)
@@ -82,6 +83,7 @@ def embed_frames(encoder: torch.nn.Module, items: Iterable[tuple[int, np.ndarray
         for begin in range(0, len(buffer), batch_size):
             chunk = buffer[begin:begin + batch_size]
             frames, lengths = pad_frames([f for _, f in chunk], device)
+            frames = frames.to(dtype)  # an encoder trained with --fp16/--bf16 may hold half weights
             rows = [index for index, _ in chunk]
             output[rows] = encoder(frames, lengths).float().cpu().numpy()
             filled[rows] = True

@@ -227,11 +227,17 @@ class Wav2Vec2Frontend(Frontend):
         self.model.to(self.device)
         return self
 
+    precision = "fp32"  # or fp16 / bf16: run under autocast (sse/precision.py), frames stay fp32
+    max_batch_samples = 16000 * 240  # audio per forward pass of equal-length waveforms (4 minutes)
+
     @torch.no_grad()
     def _forward(self, waves: torch.Tensor) -> torch.Tensor:
+        from .precision import autocast  # noqa: PLC0415
+
         if self.normalize_waveform:  # large models were trained on per-utterance normalised audio
             waves = torch.nn.functional.layer_norm(waves, waves.shape[-1:])
-        output = self.model.extract_features(waves, padding_mask=None, mask=False, layer=self.layer)
+        with autocast(self.device, self.precision):
+            output = self.model.extract_features(waves, padding_mask=None, mask=False, layer=self.layer)
         return output["x"].float()
 
     def __call__(self, samples) -> torch.Tensor:
@@ -243,10 +249,13 @@ class Wav2Vec2Frontend(Frontend):
         for index, waveform in enumerate(waveforms):
             by_length.setdefault(len(waveform), []).append(index)
         results: list[torch.Tensor | None] = [None] * len(waveforms)
-        for indices in by_length.values():
-            stacked = torch.stack([torch.as_tensor(_as_numpy(waveforms[i])) for i in indices]).to(self.device)
-            for index, frames in zip(indices, self._forward(stacked)):
-                results[index] = frames
+        for same_length in by_length.values():
+            step = max(1, self.max_batch_samples // max(1, len(waveforms[same_length[0]])))
+            for begin in range(0, len(same_length), step):
+                indices = same_length[begin:begin + step]
+                stacked = torch.stack([torch.as_tensor(_as_numpy(waveforms[i])) for i in indices]).to(self.device)
+                for index, frames in zip(indices, self._forward(stacked)):
+                    results[index] = frames
         return results
 
 

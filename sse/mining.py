@@ -2,8 +2,9 @@
 
 1. Embed every training segment with the previous model (no projection head).
 2. PCA to 128 dimensions (fitted on at most 1 M embeddings), L2-normalise.
-3. Exact inner-product k-NN (FAISS ``IndexFlatIP``, on GPU when faiss-gpu and CUDA are there),
-   ``k = 10`` neighbours searched per query; the query itself is normally the first of them.
+3. Exact inner-product k-NN (``sse/knn.py``: FAISS ``IndexFlatIP``; on a GPU, faiss-gpu or else a
+   chunked torch product + top-k), ``k = 10`` neighbours searched per query; the query itself is
+   normally the first of them. An approximate FAISS IVF index is an option for very large lists.
 4. Filters, in order:
    - drop the query itself, and neighbours from the same file that overlap it in time;
    - non-maximum suppression: among a query's neighbours from one file, visited from the most
@@ -43,16 +44,28 @@ class Pca(NamedTuple):
     components: np.ndarray  # (out dim, dim), rows by decreasing variance
 
 
-def fit_pca(embeddings: np.ndarray, dim: int = PCA_DIM, max_fit: int = MAX_PCA_FIT, seed: int = 0) -> Pca:
-    """Principal axes of (a random subset of at most ``max_fit``) rows of ``embeddings``."""
+def fit_pca(embeddings: np.ndarray, dim: int = PCA_DIM, max_fit: int = MAX_PCA_FIT, seed: int = 0,
+            chunk: int = 1 << 16) -> Pca:
+    """Principal axes of (a random subset of at most ``max_fit``) rows of ``embeddings``.
+
+    Mean and covariance are accumulated in float64 over chunks of rows, so memory stays near
+    the input's whatever the number of rows.
+    """
     rows = embeddings
     if len(rows) > max_fit:
         rows = rows[np.sort(np.random.default_rng(seed).choice(len(rows), max_fit, replace=False))]
-    rows = torch.as_tensor(np.asarray(rows, dtype=np.float64))
-    mean = rows.mean(0)
-    covariance = (rows - mean).T @ (rows - mean) / max(len(rows) - 1, 1)
+    count, width = rows.shape
+    mean = torch.zeros(width, dtype=torch.float64)
+    for begin in range(0, count, chunk):
+        mean += torch.as_tensor(np.asarray(rows[begin:begin + chunk], dtype=np.float64)).sum(0)
+    mean /= max(count, 1)
+    covariance = torch.zeros(width, width, dtype=torch.float64)
+    for begin in range(0, count, chunk):
+        centred = torch.as_tensor(np.asarray(rows[begin:begin + chunk], dtype=np.float64)) - mean
+        covariance += centred.T @ centred
+    covariance /= max(count - 1, 1)
     _, vectors = torch.linalg.eigh(covariance)  # ascending eigenvalues
-    dim = min(dim, rows.shape[1])
+    dim = min(dim, width)
     return Pca(mean.numpy().astype(np.float32), vectors.flip(1)[:, :dim].T.numpy().astype(np.float32))
 
 
@@ -63,32 +76,6 @@ def project(embeddings: np.ndarray, pca: Pca, chunk: int = 1 << 18) -> np.ndarra
         block = (np.asarray(embeddings[begin:begin + chunk], dtype=np.float32) - pca.mean) @ pca.components.T
         out[begin:begin + chunk] = block / np.maximum(np.linalg.norm(block, axis=1, keepdims=True), 1e-12)
     return out
-
-
-def faiss_gpus() -> int:
-    import faiss  # noqa: PLC0415
-    return faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
-
-
-def build_index(vectors: np.ndarray, use_gpu: bool | None = None):
-    """An exact inner-product FAISS index over ``vectors`` (on every GPU if asked and possible)."""
-    import faiss  # noqa: PLC0415
-
-    index = faiss.IndexFlatIP(vectors.shape[1])
-    if use_gpu is None:
-        use_gpu = faiss_gpus() > 0
-    if use_gpu:
-        if faiss_gpus() == 0:
-            raise RuntimeError("GPU k-NN asked for, but this faiss has no GPU support (install faiss-gpu)")
-        index = faiss.index_cpu_to_all_gpus(index)
-    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    return index
-
-
-def search(index, queries: np.ndarray, k: int = K) -> tuple[np.ndarray, np.ndarray]:
-    """(similarities, ids), each (queries, k), most similar first; ids of -1 mean none."""
-    similarities, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
-    return similarities, ids
 
 
 class SegmentTable(NamedTuple):

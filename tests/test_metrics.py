@@ -3,7 +3,7 @@ import pytest
 import torch
 from sklearn.metrics import average_precision_score
 
-from sse.metrics import mean_average_precision
+from sse.metrics import _count_numpy, _count_torch, mean_average_precision
 
 
 def sklearn_map(embeddings, labels):
@@ -67,3 +67,44 @@ def test_known_values():
 def test_no_query_when_no_label_repeats():
     result = mean_average_precision(np.eye(3), ["x", "y", "z"])
     assert result.num_queries == 0 and np.isnan(result.map)
+
+
+def test_many_ties_across_relevant_and_irrelevant_items_and_uneven_label_sizes():
+    # Scores take only a few values, so relevant and irrelevant items tie at every rank; label
+    # sizes run from 2 to 40, so chunks (sorted by relevant count) pad differently.
+    rng = np.random.default_rng(11)
+    prototypes = rng.normal(size=(4, 6))
+    embeddings = prototypes[rng.integers(0, 4, 600)]
+    labels = np.concatenate([np.repeat(np.arange(30), np.arange(2, 32)), 1000 + np.arange(105)])  # 495 + 105
+    rng.shuffle(labels)
+    expected, queries = sklearn_map(embeddings, labels.astype(str))
+    for budget in (1 << 30, 50_000):  # one chunk; many small chunks
+        result = mean_average_precision(embeddings, labels, memory_budget=budget)
+        assert result.num_queries == queries
+        assert result.map == pytest.approx(expected, abs=1e-9)
+
+
+def test_average_precisions_follow_segment_order():
+    rng = np.random.default_rng(3)
+    embeddings = rng.normal(size=(300, 10))
+    labels = np.repeat(np.arange(75), [2, 3, 4, 5, 6] * 15)
+    rng.shuffle(labels)
+    x = torch.nn.functional.normalize(torch.as_tensor(embeddings, dtype=torch.float32), dim=1)
+    scores = (x @ x.T).double().numpy()
+    expected = []
+    for query in range(300):
+        others = np.arange(300) != query
+        expected.append(average_precision_score(labels[others] == labels[query], scores[query][others]))
+    result = mean_average_precision(embeddings, labels, memory_budget=30_000)
+    np.testing.assert_allclose(result.average_precisions, expected, atol=1e-9)
+
+
+@pytest.mark.parametrize("count", [_count_numpy, _count_torch])
+def test_counting_kernels_against_brute_force(count):
+    rng = np.random.default_rng(4)
+    scores = torch.as_tensor(rng.integers(0, 20, size=(37, 500)).astype(np.float32))  # many equal values
+    needed = np.sort(rng.integers(1, 9, 37))
+    thresholds = torch.as_tensor(rng.integers(0, 20, size=(37, 8)).astype(np.float32))
+    expected = (scores[:, :, None] >= thresholds[:, None, :]).sum(1)
+    expected[torch.arange(8)[None, :] >= torch.as_tensor(needed)[:, None]] = 0
+    assert torch.equal(count(scores, thresholds, needed), expected)

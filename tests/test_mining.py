@@ -1,3 +1,6 @@
+import json
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -5,8 +8,8 @@ from conftest import assert_user_error, run_script
 
 from sse.checkpoint import save_encoder
 from sse.formats import Segment, read_pair_list
-from sse.mining import (SegmentTable, build_index, coverage_threshold, filter_neighbours, fit_pca, project,
-                        search, select_pairs)
+from sse.knn import Searcher, exact_knn_torch, recall
+from sse.mining import SegmentTable, coverage_threshold, filter_neighbours, fit_pca, project, select_pairs
 from sse.model import SSEEncoder
 
 
@@ -17,12 +20,39 @@ def unit(x):
 def test_knn_is_exact_against_brute_force():
     rng = np.random.default_rng(0)
     vectors = unit(rng.normal(size=(700, 24))).astype(np.float32)
-    similarities, ids = search(build_index(vectors, use_gpu=False), vectors, k=10)
+    similarities, ids = Searcher(vectors, "flat", "cpu").search(vectors, k=10)
     brute = vectors @ vectors.T
     expected = np.argsort(-brute, axis=1, kind="stable")[:, :10]
     np.testing.assert_array_equal(np.sort(ids, axis=1), np.sort(expected, axis=1))
     np.testing.assert_allclose(similarities, np.take_along_axis(brute, expected, 1), atol=1e-5)
     assert (ids[:, 0] == np.arange(700)).all()  # each vector is its own nearest neighbour
+
+
+def test_torch_knn_matches_faiss_exact_search():
+    rng = np.random.default_rng(2)
+    vectors = unit(rng.normal(size=(900, 32))).astype(np.float32)
+    expected_similarities, expected_ids = Searcher(vectors, "flat", "cpu").search(vectors[:300], k=10)
+    # A budget of 40 kB: chunks of 11 queries, so the chunking is exercised.
+    similarities, ids = exact_knn_torch(vectors, vectors[:300], k=10, memory_budget=40_000)
+    np.testing.assert_array_equal(ids, expected_ids)
+    np.testing.assert_allclose(similarities, expected_similarities, atol=1e-6)
+    assert ids.dtype == np.int64 and similarities.dtype == np.float32
+
+
+def test_ivf_index_is_exact_when_it_probes_every_cell_and_its_recall_is_measured():
+    rng = np.random.default_rng(3)
+    vectors = unit(rng.normal(size=(2000, 16))).astype(np.float32)
+    _, exact = exact_knn_torch(vectors, vectors, k=10)
+    full = Searcher(vectors, "ivf", "cpu", nlist=20, nprobe=20)
+    _, ids = full.search(vectors, k=10)
+    np.testing.assert_array_equal(np.sort(ids, axis=1), np.sort(exact, axis=1))
+    assert recall(full, 10) == 1.0
+    one_cell = Searcher(vectors, "ivf", "cpu", nlist=20, nprobe=1)
+    _, ids = one_cell.search(vectors, k=10)
+    rows = np.sort(np.random.default_rng(0).choice(2000, 500, replace=False))
+    expected = np.mean([len(np.intersect1d(ids[r], exact[r])) / 10 for r in rows])
+    measured = recall(one_cell, 10, sample=500, seed=0)
+    assert measured == pytest.approx(expected) and 0.2 < measured < 0.95  # one cell of 20 misses some
 
 
 def test_pca_matches_scikit_learn_and_normalises():
@@ -135,3 +165,17 @@ def test_cli_mines_a_pair_list_and_resumes(mining_inputs, tmp_path):
     save_encoder(tmp_path / "other.pt", SSEEncoder(input_dim=78), {"name": "mfcc", "dim": 78, "frame_rate": 50, "cmvn": "utterance"})
     other = [a if a != mining_inputs / "model.pt" else tmp_path / "other.pt" for a in args]
     assert_user_error(run_script("mine_pairs.py", *other), "intermediate results of another run")
+
+
+def test_cli_approximate_index_logs_its_recall_and_refuses_bad_settings(mining_inputs, tmp_path):
+    args = ["--path_segments", mining_inputs / "segments", "--features", mining_inputs / "features",
+            "--path_sse", mining_inputs / "model.pt", "--output", tmp_path / "pairs", "--pca_dim", "16",
+            "--device", "cpu", "--index", "ivf", "--nlist", "8", "--nprobe", "8"]
+    result = run_script("mine_pairs.py", *args, check=True)
+    assert "approximate IVF (nlist 8, nprobe 8" in result.stderr
+    assert re.search(r"recall@10 against exact search, on \d+ sampled queries: 1.0000", result.stderr)
+    assert read_pair_list(tmp_path / "pairs")
+    # The exact run's work dir is not mixed with the approximate one's.
+    assert json.loads((tmp_path / "pairs.work" / "manifest.json").read_text())["index"] == "ivf"
+    bad = run_script("mine_pairs.py", *args[:-2], "--nprobe", "0")
+    assert bad.returncode == 2 and "--nlist and --nprobe must be at least 1" in bad.stderr

@@ -5,7 +5,8 @@
         --features exp/features/train --path_sse exp/init --output exp/iter1/pairs
 
 Embeds every segment (frames from the feature store, no projection head), PCA to 128 dims,
-L2-normalises, runs exact inner-product k-NN with FAISS (k = 10; on GPU with faiss-gpu), then
+L2-normalises, runs exact inner-product k-NN (k = 10; FAISS, or torch on a GPU without faiss-gpu;
+``--index ivf`` for approximate FAISS IVF search, whose recall is logged), then
 drops self/same-file-overlap matches, suppresses near-duplicate neighbours (IoU > 40 %) and
 keeps the most similar pairs, lowering a global threshold by 0.01 until half the segments are
 covered as queries (``sse/mining.py``).
@@ -33,7 +34,7 @@ from sse.features import FeatureStore  # noqa: E402
 from sse.files import atomic_open  # noqa: E402
 from sse.formats import read_segment_list, write_pair_list  # noqa: E402
 from sse.frontend import default_device  # noqa: E402
-from sse import mining  # noqa: E402
+from sse import knn, mining  # noqa: E402
 
 logger = logging.getLogger("mine_pairs")
 
@@ -87,6 +88,25 @@ def embed_shards(args, segments, shards, work_dir, device) -> None:
             np.save(out, embeddings.astype(np.float16))
 
 
+def index_settings(args) -> dict:
+    """What the manifest records of the k-NN index (nothing for the default exact search, so
+    work dirs of earlier exact runs stay valid)."""
+    if args.index == "flat":
+        return {}
+    return {"index": args.index, "nlist": args.nlist, "nprobe": args.nprobe}
+
+
+def build_searcher(args, vectors, device) -> knn.Searcher:
+    """The k-NN searcher asked for; an approximate one has its recall measured and logged."""
+    searcher = knn.Searcher(vectors, args.index, device, args.nlist, args.nprobe, args.seed)
+    logger.info("k-NN: %s over %d vectors", searcher.describe(), len(vectors))
+    if args.index != "flat":
+        sample = min(knn.RECALL_SAMPLE, len(vectors))
+        logger.info("k-NN recall@%d against exact search, on %d sampled queries: %.4f",
+                    args.k, sample, knn.recall(searcher, args.k, sample, args.seed))
+    return searcher
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--path_segments", required=True, help="segment list to mine (the training segments)")
@@ -104,6 +124,11 @@ def main() -> None:
                         help="share of segments that must keep a pair as queries")
     parser.add_argument("--cross_speaker", action="store_true",
                         help="keep only pairs of two different speakers (not in the paper; see the README)")
+    parser.add_argument("--index", choices=knn.INDEXES, default="flat",
+                        help="flat: exact k-NN, as in the paper (default); ivf: approximate FAISS IVF for very "
+                             "large lists on a CPU, its recall against exact search is logged")
+    parser.add_argument("--nlist", type=int, default=None, help="IVF cells (default: about 4 sqrt(N))")
+    parser.add_argument("--nprobe", type=int, default=knn.DEFAULT_NPROBE, help="IVF cells searched per query")
     parser.add_argument("--batch_size", type=int, default=256)
     parser.add_argument("--device", default=None, help="cpu, cuda ... (default: cuda if available)")
     parser.add_argument("--seed", type=int, default=0)
@@ -113,13 +138,16 @@ def main() -> None:
         parser.error("need --nshards >= 1 and 0 <= --shard < --nshards")
     if args.k < 2:
         parser.error("--k must be at least 2 (the first neighbour is usually the query itself)")
+    if (args.nlist is not None and args.nlist < 1) or args.nprobe < 1:
+        parser.error("--nlist and --nprobe must be at least 1")
     device = args.device or default_device()
 
     segments = read_segment_list(args.path_segments)
     checkpoint = resolve_checkpoint(args.path_sse)
     work_dir = Path(args.work_dir or f"{args.output}.work")
     prepare_work_dir(work_dir, {"segments": fingerprint(args.path_segments), "model": fingerprint(checkpoint),
-                                "nshards": args.nshards, "pca_dim": args.pca_dim, "k": args.k, "seed": args.seed})
+                                "nshards": args.nshards, "pca_dim": args.pca_dim, "k": args.k, "seed": args.seed,
+                                **index_settings(args)})
     shards = list(range(args.nshards)) if args.shard is None else [args.shard]
     embed_shards(args, segments, shards, work_dir, device)
     if args.shard is not None:
@@ -135,9 +163,9 @@ def main() -> None:
         path = work_dir / f"knn-{shard:05d}-of-{args.nshards:05d}.npz"
         if not path.exists():
             if index is None:
-                index = mining.build_index(vectors, use_gpu=str(device).startswith("cuda") and mining.faiss_gpus() > 0)
+                index = build_searcher(args, vectors, device)
             begin, end = shard_bounds(len(vectors), shard, args.nshards)
-            found = mining.search(index, vectors[begin:end], args.k)
+            found = index.search(vectors[begin:end], args.k)
             with atomic_open(path, "wb") as out:
                 np.savez(out, similarities=found[0], ids=found[1])
         with np.load(path) as saved:

@@ -29,7 +29,7 @@ class NTXentCriterion(FairseqCriterion):
         labels = sample.get("pair_labels")
         loss = nt_xent(first, second, self.temperature, labels)
         logging_output = {"loss": loss.detach().item(), "accuracy": positive_accuracy(first, second, labels),
-                          "nsentences": half, "ntokens": half, "sample_size": 1}
+                          "batches": 1, "nsentences": half, "ntokens": half, "sample_size": 1}
         return loss, 1, logging_output
 
     @staticmethod
@@ -37,10 +37,13 @@ class NTXentCriterion(FairseqCriterion):
         outputs = [log for log in logging_outputs if "loss" in log]
         if not outputs:
             return  # benchmark validation logs MAP only
-        metrics.log_scalar("loss", sum(log["loss"] for log in outputs) / len(outputs), len(outputs), round=4)
-        metrics.log_scalar("accuracy", sum(log["accuracy"] for log in outputs) / len(outputs),
-                           len(outputs), round=4)
+        # Outputs may arrive summed over ranks (distributed training): divide by the batches they hold.
+        batches = sum(log.get("batches", 1) for log in outputs)
+        metrics.log_scalar("loss", sum(log["loss"] for log in outputs) / batches, batches, round=4)
+        metrics.log_scalar("accuracy", sum(log["accuracy"] for log in outputs) / batches, batches, round=4)
 
     @staticmethod
     def logging_outputs_can_be_summed() -> bool:
-        return False
+        # Summable outputs are all-reduced as tensors, which works on CPU (gloo) as on GPU;
+        # fairseq's other path (all_gather_list) needs CUDA.
+        return True

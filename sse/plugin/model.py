@@ -49,7 +49,9 @@ class SSEModel(BaseFairseqModel):
     def forward(self, frames=None, lengths=None, waves=None, spans=None) -> torch.Tensor:
         if waves is not None:
             frames, lengths = self.span_frames(waves, spans)
-        return self.projection(self.encode(frames, lengths))
+        # Under --fp16/--bf16 the weights are half: frames follow them; the loss gets fp32.
+        frames = frames.to(self.projection.layers[0].weight.dtype)
+        return self.projection(self.encode(frames, lengths)).float()
 
     def encode(self, frames: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """The encoder over length-sorted groups, each cropped to its longest member.
@@ -64,7 +66,8 @@ class SSEModel(BaseFairseqModel):
         embeddings = frames.new_empty(len(frames), self.encoder.output_dim)
         for group in torch.tensor_split(order, min(self.length_buckets, len(order))):
             longest = int(lengths[group].max())
-            embeddings[group] = self.encoder(frames[group, :longest], lengths[group])
+            # under autocast the encoder may return half precision
+            embeddings[group] = self.encoder(frames[group, :longest], lengths[group]).to(embeddings.dtype)
         return embeddings
 
     @torch.no_grad()

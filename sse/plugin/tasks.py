@@ -38,6 +38,7 @@ from ..health import embedding_health
 from ..frontend import (CMVN_MODES, DEFAULT_LAYER, DEFAULT_WAV2VEC2, FRONTENDS, build_frontend,
                         canonical_description, frontend_from_description)
 from ..metrics import mean_average_precision
+from ..precision import frontend_precision
 from ..sampling import (AugmentationSampler, AugmentationSettings, LabelBatch, LabelSampler, PairSampler,
                         batch_rng, split_heldout)
 
@@ -110,6 +111,8 @@ class BenchmarkDataset(_OneItemBatches):
         return 1
 
     def collater(self, samples):
+        if not samples:  # a rank with no share of the single item: fairseq runs a dummy batch
+            return {}
         return {"benchmark": True, "id": torch.zeros(1, dtype=torch.long), "nsentences": 1, "ntokens": 1}
 
 
@@ -195,16 +198,18 @@ class SSETask(FairseqTask):
         health = embedding_health(embeddings)
         if health.collapsed:
             logger.warning("validation: the embeddings look collapsed (%s)", health)
-        return torch.zeros(()), 1, {"map": result.map, "map_queries": result.num_queries,
+        # Outputs may arrive summed over ranks: map_count says how many results each sum holds.
+        return torch.zeros(()), 1, {"map": result.map, "map_count": 1, "map_queries": result.num_queries,
                                     "cos": health.mean_cosine, "erank": health.effective_rank,
                                     "sample_size": 1, "nsentences": 1, "ntokens": 1}
 
     def reduce_metrics(self, logging_outputs, criterion) -> None:
         super().reduce_metrics(logging_outputs, criterion)
-        for name, digits in (("map", 4), ("cos", 3), ("erank", 1)):  # MAP, then embedding health
-            values = [log[name] for log in logging_outputs if name in log]
-            if values:
-                metrics.log_scalar(name, sum(values) / len(values), len(values), round=digits)
+        maps = [log for log in logging_outputs if "map" in log]
+        if maps:  # outputs may arrive summed over ranks: divide by how many results they hold
+            count = sum(log.get("map_count", 1) for log in maps)
+            for name, digits in (("map", 4), ("cos", 3), ("erank", 1)):  # MAP, then embedding health
+                metrics.log_scalar(name, sum(log[name] for log in maps) / count, count, round=digits)
 
     def max_positions(self):
         return None
@@ -239,6 +244,10 @@ class AugmentTaskConfig(SSETaskConfig):
     max_stretch: float = field(default=1.8, metadata={"help": "largest tempo factor"})
     effects: str = field(default="", metadata={
         "help": f"extra effects, comma-separated, off by default: {','.join(EFFECTS)}"})
+    frontend_precision: str = field(default="auto", metadata={
+        "help": "frozen front-end under autocast: fp32, fp16, bf16, or auto (as training: --fp16/--bf16)"})
+    fp16: bool = II("common.fp16")
+    bf16: bool = II("common.bf16")
 
 
 @register_task("sse_augment", dataclass=AugmentTaskConfig)
@@ -252,6 +261,7 @@ class AugmentTask(SSETask):
         device = "cuda" if torch.cuda.is_available() else "cpu"
         self.live_frontend = build_frontend(cfg.frontend, cfg.path_ssl, cfg.layer, device, cfg.cmvn or None)
         self.frontend_description = self.live_frontend.describe()
+        self.live_frontend.precision = frontend_precision(cfg.frontend_precision, cfg.fp16, cfg.bf16)
         try:
             effects = Effects.from_names([e for e in cfg.effects.split(",") if e])
         except ValueError as error:
@@ -269,7 +279,7 @@ class AugmentTask(SSETask):
                     cfg.min_vads_per_speaker, cfg.min_vad_duration)
 
     def _collate(self, batch) -> dict:
-        waves = [torch.from_numpy(wave) for wave in batch.waves]
+        waves = list(batch.waves)  # numpy, so that --fp16/--bf16 leave the audio in fp32
         pairs = len(batch.spans)
         return {"net_input": {"waves": waves, "spans": torch.from_numpy(batch.spans)},
                 "nsentences": pairs, "ntokens": pairs, "id": torch.zeros(1, dtype=torch.long)}
