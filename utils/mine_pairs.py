@@ -32,8 +32,9 @@ from sse.errors import UserError  # noqa: E402
 from sse.features import FeatureStore  # noqa: E402
 from sse.files import atomic_open  # noqa: E402
 from sse.formats import read_segment_list, write_pair_list  # noqa: E402
-from sse.frontend import default_device  # noqa: E402
+from sse.device import resolve_device  # noqa: E402
 from sse import mining  # noqa: E402
+from sse.sharding import shard_bounds  # noqa: E402
 
 logger = logging.getLogger("mine_pairs")
 
@@ -58,10 +59,6 @@ def prepare_work_dir(work_dir: Path, manifest: dict) -> None:
     work_dir.mkdir(parents=True, exist_ok=True)
     with atomic_open(path) as out:
         json.dump(manifest, out, indent=2)
-
-
-def shard_bounds(count: int, shard: int, nshards: int) -> tuple[int, int]:
-    return shard * count // nshards, (shard + 1) * count // nshards
 
 
 def embedding_path(work_dir: Path, shard: int, nshards: int) -> Path:
@@ -111,7 +108,7 @@ def main() -> None:
         parser.error("need --nshards >= 1 and 0 <= --shard < --nshards")
     if args.k < 2:
         parser.error("--k must be at least 2 (the first neighbour is usually the query itself)")
-    device = args.device or default_device()
+    device = resolve_device(args.device)
 
     segments = read_segment_list(args.path_segments)
     checkpoint = resolve_checkpoint(args.path_sse)
