@@ -21,6 +21,9 @@ from typing import Iterable, Iterator, NamedTuple
 from .errors import FormatError
 from .files import atomic_open
 
+#: How every text input is read: UTF-8, a leading byte-order mark dropped.
+TEXT_ENCODING = "utf-8-sig"
+
 #: How far (seconds) a segment may stick out of its VAD before it is an error.
 VAD_TOLERANCE = 0.010
 
@@ -84,9 +87,13 @@ def format_time(seconds: float) -> str:
 
 
 def _lines(path: Path) -> Iterator[tuple[int, list[str]]]:
-    """Yield (line number, fields) for every non-blank line of ``path``."""
+    """Yield (line number, fields) for every non-blank line of ``path``.
+
+    A UTF-8 byte-order mark (which some Windows editors write) is dropped, not read into the
+    first field.
+    """
     try:
-        handle = open(path, encoding="utf-8")
+        handle = open(path, encoding=TEXT_ENCODING)
     except FileNotFoundError:
         raise FormatError(path, None, "no such file") from None
     except OSError as error:
