@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
 from pathlib import Path
@@ -41,3 +42,15 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator[
     with atomic_path(path) as temporary:
         with open(temporary, mode, **kwargs) as handle:
             yield handle
+
+
+def remove_leftover_parts(directory: str | os.PathLike, name: str) -> list[Path]:
+    """Remove the hidden temporary files that writes of ``name`` killed mid-way left in ``directory``.
+
+    Call it only once ``name`` is complete and no other process is writing it.
+    """
+    removed = []
+    for leftover in Path(directory).glob(f".{glob.escape(name)}.*part"):
+        leftover.unlink(missing_ok=True)
+        removed.append(leftover)
+    return removed
