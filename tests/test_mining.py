@@ -125,4 +125,4 @@ def test_cli_mines_a_pair_list_and_resumes(mining_inputs, tmp_path):
     torch.manual_seed(1)
     save_encoder(tmp_path / "other.pt", SSEEncoder(input_dim=78), {"name": "mfcc", "dim": 78, "frame_rate": 50})
     other = [a if a != mining_inputs / "model.pt" else tmp_path / "other.pt" for a in args]
-    assert_user_error(run_script("mine_pairs.py", *other), "intermediate results of another run")
+    assert_user_error(run_script("mine_pairs.py", *other), "made from other inputs or settings", "input model")
