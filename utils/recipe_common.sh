@@ -129,7 +129,8 @@ train() {
   [ -f "$out/checkpoint_last.pt" ] && log "training: resuming $out from checkpoint_last.pt"
   log "training: $out (up to $max_epoch epochs of $epoch_updates updates, $pairs pairs a batch, patience $patience)"
   local status log_start
-  log_start=$(( $(cat "$out/train.log" 2>/dev/null | wc -l) + 1 ))
+  log_start=1  # this run's lines of train.log start here
+  if [ -f "$out/train.log" ]; then log_start=$(( $(wc -l < "$out/train.log") + 1 )); fi
   set +e  # keep fairseq-train's own exit status, whatever the log filter finds
   fairseq-train "$ls" --user-dir "$SSE_ROOT/sse" "$@" "${validation[@]}" \
     --arch sse --criterion nt_xent --optimizer adam --lr 1e-4 --adam-betas "(0.9, 0.999)" --weight-decay 0 \

@@ -68,12 +68,13 @@ def repair_last_checkpoint(save_dir: str | os.PathLike) -> str:
     last, best = save_dir / LAST, save_dir / BEST
     if not last.exists() or is_readable_checkpoint(last):
         return ""
+    if best.exists() and is_readable_checkpoint(best):
+        # Replaced in one rename: killed here, the next run finds the damaged file and repairs again.
+        atomic_copy(best, last)
+        return f"{last} was damaged; resuming from {best.name}"
     damaged = save_dir / f"{LAST}.damaged"
     os.replace(last, damaged)
-    if best.exists() and is_readable_checkpoint(best):
-        atomic_copy(best, last)
-        return f"{last} was damaged (kept as {damaged.name}); resuming from {best.name}"
-    return f"{last} was damaged (kept as {damaged.name}) and no readable {best.name}: starting over"
+    return f"{last} was damaged (kept as {damaged.name}) and there is no readable {best.name}: starting over"
 
 
 def remove_save_leftovers(save_dir: str | os.PathLike) -> None:
