@@ -203,7 +203,7 @@ def read_vads_of(path: str | os.PathLike) -> list[Vad]:
 
 
 def write_vad_list(path: str | os.PathLike, vads: Iterable[Vad]) -> None:
-    with atomic_open(path, encoding="utf-8") as out:
+    with atomic_open(path, single_writer=True, encoding="utf-8") as out:
         for vad in vads:
             out.write(f"{vad.wav} {vad.speaker} {format_time(vad.start)} {format_time(vad.end)}\n")
 
@@ -215,13 +215,13 @@ def format_segment(segment: Segment) -> str:
 
 
 def write_segment_list(path: str | os.PathLike, segments: Iterable[Segment]) -> None:
-    with atomic_open(path, encoding="utf-8") as out:
+    with atomic_open(path, single_writer=True, encoding="utf-8") as out:
         for segment in segments:
             out.write(format_segment(segment) + "\n")
 
 
 def write_pair_list(path: str | os.PathLike, pairs: Iterable[Pair]) -> None:
-    with atomic_open(path, encoding="utf-8") as out:
+    with atomic_open(path, single_writer=True, encoding="utf-8") as out:
         for p in pairs:
             out.write(f"{p.wav1} {p.speaker1} {format_time(p.start1)} {format_time(p.end1)} "
                       f"{p.wav2} {p.speaker2} {format_time(p.start2)} {format_time(p.end2)} "

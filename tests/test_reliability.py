@@ -293,6 +293,13 @@ def test_leftover_part_files_go_after_a_successful_resume(store, word_corpus, tm
     assert sorted(p.name for p in features.iterdir()) == sorted(p.name for p in (store / "features").iterdir())
 
 
+def test_a_list_written_again_removes_the_temporaries_of_killed_writes(word_corpus, tmp_path):
+    leftover = tmp_path / ".segments.k1ll3d00.part"
+    leftover.write_text("half a segment list")
+    assert run_inprocess("make_segments.py", word_corpus.vads, tmp_path / "segments")[0] == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["segments"]
+
+
 # --------------------------------------------------------------------------- class 9: stamps
 
 def test_extract_features_refuses_to_finish_a_store_from_another_vad_list(store, word_corpus, tmp_path):
