@@ -47,7 +47,8 @@ def fingerprint(path: str | os.PathLike) -> dict:
             stat = child.stat()
             listing.update(f"{child.relative_to(path)} {stat.st_size} {stat.st_mtime_ns}\n".encode())
         return {"path": str(path.resolve()), "listing": listing.hexdigest()}
-    raise UserError(f"{path}: no such file or folder")
+    # Recorded, not refused: the step that reads it says best what is missing and why.
+    return {"path": str(path.resolve()), "missing": True}
 
 
 def read_stamp(path: str | os.PathLike) -> dict | None:
