@@ -250,6 +250,13 @@ def test_one_sharding_rule_everywhere(store, word_corpus, tmp_path):
     assert_one_error(run_inprocess("extract_features.py", "--path_wavs", word_corpus.root, "--path_vads",
                                    word_corpus.vads, "--output_dir", tmp_path / "f", "--nshards", "2",
                                    "--shard", "2", "--frontend", "mfcc"), "--shard")
+    # A missing --shard means every shard, in vad.py too: the whole corpus, not shard 0.
+    for output, extra in (("whole", []), ("all_shards", ["--nshards", "3"])):
+        code, _, stderr = run_inprocess("vad.py", "--path_wavs", word_corpus.root, "--output", tmp_path / output,
+                                        "--speaker_regex", r"(spk\d+)/", *extra)
+        assert code == 0, stderr
+    assert (tmp_path / "all_shards").read_text() == (tmp_path / "whole").read_text()
+    assert len(read_vad_list(tmp_path / "whole")) >= 16
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a torch without CUDA")
