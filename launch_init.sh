@@ -18,6 +18,7 @@ ensure_benchmark_features "$LS"
 stage_stamp init --dir "$OUT" --input "vads=$VADS" $(common_settings) $(schedule_settings 75 2 200 250) \
   --setting "max_batch_duration=${SSE_MAX_BATCH_DURATION:-20}" --setting "extra_args=${SSE_EXTRA_ARGS:-}"
 train "$OUT" "$LS" 75 2 200 250 --task sse_augment --vads "$VADS" \
-  --frontend "$FRONTEND" --path-ssl "$PATH_SSL" --layer "$LAYER" --max-batch-duration "${SSE_MAX_BATCH_DURATION:-20}"
+  --frontend "$FRONTEND" --path-ssl "$PATH_SSL" --layer "$LAYER" --cmvn "$CMVN" \
+  --max-batch-duration "${SSE_MAX_BATCH_DURATION:-20}"
 report_map "$LS" "$OUT"
 log "stage 1 model: $OUT/checkpoint_best.pt; next: bash iteration.sh $LS $OUT/checkpoint_best.pt"

@@ -25,6 +25,7 @@ import torch
 
 from .errors import UserError
 from .files import atomic_path
+from .frontend import canonical_description
 from .model import EncoderConfig, SSEEncoder
 
 FORMAT = "sse-encoder"
@@ -115,7 +116,7 @@ def load_encoder(path: str | os.PathLike, device="cpu") -> LoadedEncoder:
     except (TypeError, ValueError, RuntimeError) as error:
         raise UserError(f"{path}: encoder weights do not match its recorded architecture "
                         f"({str(error).splitlines()[0][:200]})") from None
-    return LoadedEncoder(encoder.to(device).eval(), dict(frontend), dict(info), path)
+    return LoadedEncoder(encoder.to(device).eval(), canonical_description(frontend), dict(info), path)
 
 
 def save_encoder(path: str | os.PathLike, encoder: SSEEncoder, frontend: dict, info: dict | None = None,

@@ -28,7 +28,7 @@ def run(main: Callable[[], object]) -> None:
 
 def add_frontend_arguments(parser, default: str | None = "wav2vec2") -> None:
     """``--frontend``, ``--path_ssl`` and ``--layer``, as every script that computes frames takes them."""
-    from .frontend import DEFAULT_LAYER, DEFAULT_WAV2VEC2, FRONTENDS  # noqa: PLC0415
+    from .frontend import CMVN_MODES, DEFAULT_LAYER, DEFAULT_WAV2VEC2, FRONTENDS  # noqa: PLC0415
 
     parser.add_argument("--frontend", choices=FRONTENDS, default=default,
                         help=f"frame features (default: {default or 'the one recorded in the checkpoint'})")
@@ -36,3 +36,6 @@ def add_frontend_arguments(parser, default: str | None = "wav2vec2") -> None:
                         help=f"fairseq wav2vec 2.0 checkpoint for --frontend wav2vec2 (default {DEFAULT_WAV2VEC2})")
     parser.add_argument("--layer", type=int, default=None,
                         help=f"wav2vec 2.0 transformer layer whose output is used (default {DEFAULT_LAYER})")
+    parser.add_argument("--cmvn", choices=CMVN_MODES, default=None,
+                        help="per-VAD mean/variance normalisation of the frames (default: utterance for "
+                             "mfcc/fbank, none for wav2vec2, or what the checkpoint recorded)")

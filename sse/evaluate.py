@@ -22,19 +22,21 @@ logger = logging.getLogger(__name__)
 
 
 def load_embedder(path_sse: str | os.PathLike | None, device, frontend: str | None = None,
-                  path_ssl: str | None = None, layer: int | None = None) -> tuple[torch.nn.Module, Frontend]:
+                  path_ssl: str | None = None, layer: int | None = None,
+                  cmvn: str | None = None) -> tuple[torch.nn.Module, Frontend]:
     """A trained encoder and the front-end it needs, or (``path_sse`` None) mean pooling over
-    ``frontend`` frames. An explicit ``frontend`` overrides the one a checkpoint recorded, but
-    must give frames of the dimension the model was trained on."""
+    ``frontend`` frames. An explicit ``frontend`` (or ``cmvn``) overrides the one a checkpoint
+    recorded, but must give frames of the dimension the model was trained on."""
     if path_sse is None:
-        built = build_frontend(frontend or "wav2vec2", path_ssl, layer, device)
+        built = build_frontend(frontend or "wav2vec2", path_ssl, layer, device, cmvn)
         return MeanPooling(built.dim).to(device), built
     loaded = load_encoder(path_sse, device)
     logger.info("loaded %s (front-end %s)", loaded.path, loaded.frontend)
     if frontend and frontend != loaded.frontend["name"]:
-        built = build_frontend(frontend, path_ssl, layer, device)
+        built = build_frontend(frontend, path_ssl, layer, device, cmvn)
     else:
-        built = frontend_from_description(loaded.frontend, device, path_ssl, layer)
+        recorded = loaded.frontend if cmvn is None else {**loaded.frontend, "cmvn": cmvn}
+        built = frontend_from_description(recorded, device, path_ssl, layer)
     expected = loaded.encoder.config.input_dim
     if built.dim != expected:
         raise UserError(f"front-end {built.name} gives {built.dim}-dim frames but the model "

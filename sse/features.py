@@ -38,7 +38,7 @@ from .audio import AudioInfo, audio_info, read_audio
 from .errors import FormatError, UserError
 from .files import atomic_open, remove_leftover_parts
 from .formats import VAD_TOLERANCE, Vad, format_time
-from .frontend import Frontend
+from .frontend import Frontend, canonical_description, resolve_cmvn
 from .sharding import shard_slice
 
 logger = logging.getLogger(__name__)
@@ -89,8 +89,13 @@ def compute_vad_frames(frontend: Frontend, corpus_root: str | os.PathLike, vad: 
                        info: AudioInfo | None = None) -> np.ndarray:
     """Frames (float32, (count, dim)) of one VAD, computed with the context rule."""
     pieces = piece_audio(corpus_root, vad, frontend.frame_rate, info=info)
+    return vad_frames_of_pieces(frontend, pieces).float().cpu().numpy()
+
+
+def vad_frames_of_pieces(frontend: Frontend, pieces: list[PieceAudio]) -> torch.Tensor:
+    """The frames of a VAD from the audio of its pieces: encoded, cropped, joined, normalised."""
     frames = frontend.batch([piece.samples for piece in pieces])
-    return torch.cat([crop_piece_frames(f, p) for f, p in zip(frames, pieces)]).float().cpu().numpy()
+    return frontend.normalize(torch.cat([crop_piece_frames(f, p) for f, p in zip(frames, pieces)]))
 
 
 # --------------------------------------------------------------------------- the store
@@ -144,8 +149,10 @@ def _different_store(output_dir, existing: dict, description: dict) -> UserError
 def check_store_description(output_dir: Path, description: dict) -> None:
     """Refuse to add to a store whose ``frontend.json`` describes another extraction."""
     existing = read_store_description(output_dir)
-    if existing is not None and existing != description:
-        raise _different_store(output_dir, existing, description)
+    if existing is not None:
+        existing = {**existing, "frontend": canonical_description(existing["frontend"])}
+        if existing != description:
+            raise _different_store(output_dir, existing, description)
 
 
 def write_store_description(output_dir: Path, description: dict) -> None:
@@ -160,7 +167,7 @@ def write_store_description(output_dir: Path, description: dict) -> None:
 
 
 def check_requested_store(output_dir: str | os.PathLike, frontend_name: str, nshards: int,
-                          path_ssl: str | None = None, layer: int | None = None,
+                          path_ssl: str | None = None, layer: int | None = None, cmvn: str | None = None,
                           vads: Iterable[Vad] | None = None) -> None:
     """Refuse early (before loading any model) to add to a store made with other settings."""
     existing = read_store_description(output_dir)
@@ -172,8 +179,9 @@ def check_requested_store(output_dir: str | os.PathLike, frontend_name: str, nsh
     if vads is not None and existing.get("vads") != vad_list_fingerprint(vads):
         raise UserError(f"{output_dir}: holds the features of another VAD list; "
                         f"delete it or use another --output_dir")
-    recorded = existing["frontend"]
-    clash = recorded["name"] != frontend_name or existing["nshards"] != nshards
+    recorded = canonical_description(existing["frontend"])
+    clash = (recorded["name"] != frontend_name or existing["nshards"] != nshards
+             or recorded["cmvn"] != resolve_cmvn(frontend_name, cmvn))
     if frontend_name == "wav2vec2" and not clash:
         clash = ((layer is not None and recorded.get("layer") != layer)
                  or (path_ssl is not None and recorded.get("path") != os.path.abspath(path_ssl)))
@@ -261,8 +269,7 @@ def extract_shard(frontend: Frontend, corpus_root: str | os.PathLike, vads: list
         bar = tqdm(total=sum(vad.duration for vad in kept) / 3600, unit="h", desc=f"features {name}",
                    disable=not progress, bar_format="{l_bar}{bar}| {n:.2f}/{total:.2f} h [{elapsed}<{remaining}]")
         for vad, pieces in loader:
-            frames = frontend.batch([piece.samples for piece in pieces])
-            vad_frames = torch.cat([crop_piece_frames(f, p) for f, p in zip(frames, pieces)])
+            vad_frames = vad_frames_of_pieces(frontend, pieces)
             offset = writer.append(vad_frames.float().cpu().numpy())
             index_lines.append(f"{vad.wav} {vad.speaker} {format_time(vad.start)} "
                                f"{format_time(vad.end)} {offset} {len(vad_frames)}\n")
@@ -340,7 +347,7 @@ class FeatureStore:
             raise UserError(f"{self.directory}: not a feature store (no frontend.json); "
                             f"run utils/extract_features.py first")
         self.description = read_store_description(self.directory)
-        self.frontend = self.description["frontend"]
+        self.frontend = canonical_description(self.description["frontend"])
         self.frame_rate = int(self.frontend["frame_rate"])
         self.dim = int(self.frontend["dim"])
         nshards = int(self.description["nshards"])
@@ -374,7 +381,7 @@ class FeatureStore:
 
     def require_frontend(self, description: dict, user: str) -> None:
         """Refuse to serve ``user`` frames of another front-end (name, dim, rate, path, layer)."""
-        if self.frontend != description:
+        if self.frontend != canonical_description(description):
             raise UserError(f"{self.directory}: holds {self.frontend['name']} features {self.frontend}, "
                             f"but {user} needs {description}")
 

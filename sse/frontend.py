@@ -29,6 +29,29 @@ FRAME_RATE = 50
 DEFAULT_WAV2VEC2 = "pretrained/wav2vec_small.pt"
 DEFAULT_LAYER = 8
 FRONTENDS = ("wav2vec2", "mfcc", "fbank")
+CMVN_MODES = ("utterance", "none")
+# Kaldi features carry the channel and the speaker's level in their means (c0 above all); a
+# LayerNorm over each frame cannot remove that, and stage 1 collapses on raw MFCCs. wav2vec 2.0
+# frames are used as the paper does, unnormalised.
+DEFAULT_CMVN = {"wav2vec2": "none", "mfcc": "utterance", "fbank": "utterance"}
+
+
+def apply_cmvn(frames: torch.Tensor) -> torch.Tensor:
+    """Per-dimension mean and variance normalisation over all frames of one waveform or VAD."""
+    if len(frames) == 0:
+        return frames
+    mean = frames.mean(0, keepdim=True)
+    std = frames.std(0, unbiased=False, keepdim=True)
+    return (frames - mean) / std.clamp(min=1e-5)
+
+
+def canonical_description(description: dict) -> dict:
+    """A recorded front-end description with the fields older files lack filled in.
+
+    Feature stores and checkpoints written before CMVN existed hold no ``cmvn`` field; they were
+    made without it, so they read as ``"none"`` and keep their behaviour.
+    """
+    return {**description, "cmvn": description.get("cmvn", "none")}
 
 
 class Frontend:
@@ -37,11 +60,20 @@ class Frontend:
     name: str
     dim: int
     frame_rate: int = FRAME_RATE
+    cmvn: str = "none"
     device: torch.device = torch.device("cpu")
 
     def describe(self) -> dict:
         """What a checkpoint records to rebuild this front-end."""
-        return {"name": self.name, "dim": self.dim, "frame_rate": self.frame_rate}
+        return {"name": self.name, "dim": self.dim, "frame_rate": self.frame_rate, "cmvn": self.cmvn}
+
+    def normalize(self, frames: torch.Tensor) -> torch.Tensor:
+        """Apply this front-end's normalisation to the frames of one waveform or VAD.
+
+        Called once the frames are final: after cropping the context away at extraction and
+        scoring, on each stretched waveform in stage 1.
+        """
+        return apply_cmvn(frames) if self.cmvn == "utterance" else frames
 
     def to(self, device) -> "Frontend":
         self.device = torch.device(device)
@@ -75,15 +107,18 @@ class KaldiFrontend(Frontend):
     """MFCC (13 + deltas + delta-deltas) or 80-bin log-mel fbank, two 10 ms frames per frame.
 
     Standard Kaldi settings (25 ms Povey window, 10 ms shift, ``snip_edges``), no dither so
-    features are reproducible, samples scaled to the 16-bit range as Kaldi reads them.
+    features are reproducible, samples scaled to the 16-bit range as Kaldi reads them. By
+    default the frames of each waveform get mean and variance normalisation (``cmvn``), as
+    Kaldi recipes do; :meth:`normalize` applies it.
     """
 
-    def __init__(self, kind: str = "mfcc") -> None:
+    def __init__(self, kind: str = "mfcc", cmvn: str = "utterance") -> None:
         import kaldi_native_fbank as knf  # noqa: PLC0415
 
         if kind not in ("mfcc", "fbank"):
             raise ValueError(kind)
         self.name = kind
+        self.cmvn = cmvn
         self._knf = knf
         if kind == "mfcc":
             self.options = knf.MfccOptions()
@@ -153,7 +188,9 @@ class Wav2Vec2Frontend(Frontend):
 
     name = "wav2vec2"
 
-    def __init__(self, path: str | os.PathLike = DEFAULT_WAV2VEC2, layer: int = DEFAULT_LAYER) -> None:
+    def __init__(self, path: str | os.PathLike = DEFAULT_WAV2VEC2, layer: int = DEFAULT_LAYER,
+                 cmvn: str = "none") -> None:
+        self.cmvn = cmvn
         path = str(path)
         if not Path(path).is_file():
             raise UserError(missing_wav2vec2_message(path))
@@ -179,7 +216,7 @@ class Wav2Vec2Frontend(Frontend):
             parameter.requires_grad_(False)
         self.path = os.path.abspath(path)  # a checkpoint that records it works from any directory
         self.layer = layer
-        self.normalize = bool(getattr(cfg.task, "normalize", False))
+        self.normalize_waveform = bool(getattr(cfg.task, "normalize", False))
         self.dim = int(model.cfg.encoder_embed_dim)
 
     def describe(self) -> dict:
@@ -192,7 +229,7 @@ class Wav2Vec2Frontend(Frontend):
 
     @torch.no_grad()
     def _forward(self, waves: torch.Tensor) -> torch.Tensor:
-        if self.normalize:  # large models were trained on per-utterance normalised audio
+        if self.normalize_waveform:  # large models were trained on per-utterance normalised audio
             waves = torch.nn.functional.layer_norm(waves, waves.shape[-1:])
         output = self.model.extract_features(waves, padding_mask=None, mask=False, layer=self.layer)
         return output["x"].float()
@@ -213,24 +250,39 @@ class Wav2Vec2Frontend(Frontend):
         return results
 
 
+def resolve_cmvn(name: str, cmvn: str | None) -> str:
+    """``cmvn`` if given, else the default of front-end ``name``."""
+    if cmvn is None or cmvn == "":
+        return DEFAULT_CMVN.get(name, "none")
+    if cmvn not in CMVN_MODES:
+        raise UserError(f"unknown CMVN mode {cmvn!r}; choose one of {', '.join(CMVN_MODES)}")
+    return cmvn
+
+
 def build_frontend(name: str, path_ssl: str | None = None, layer: int | None = None,
-                   device: str | torch.device = "cpu") -> Frontend:
-    """The front-end called ``name`` (one of :data:`FRONTENDS`), moved to ``device``."""
+                   device: str | torch.device = "cpu", cmvn: str | None = None) -> Frontend:
+    """The front-end called ``name`` (one of :data:`FRONTENDS`), moved to ``device``.
+
+    ``cmvn`` (``utterance`` or ``none``) defaults to :data:`DEFAULT_CMVN` of the front-end.
+    """
+    if name not in FRONTENDS:
+        raise UserError(f"unknown front-end {name!r}; choose one of {', '.join(FRONTENDS)}")
+    cmvn = resolve_cmvn(name, cmvn)
     if name == "wav2vec2":
         frontend: Frontend = Wav2Vec2Frontend(path_ssl or DEFAULT_WAV2VEC2,
-                                              DEFAULT_LAYER if layer is None else layer)
-    elif name in ("mfcc", "fbank"):
-        frontend = KaldiFrontend(name)
+                                              DEFAULT_LAYER if layer is None else layer, cmvn)
     else:
-        raise UserError(f"unknown front-end {name!r}; choose one of {', '.join(FRONTENDS)}")
+        frontend = KaldiFrontend(name, cmvn)
     return frontend.to(device)
 
 
 def frontend_from_description(description: dict, device="cpu", path_ssl: str | None = None,
                               layer: int | None = None) -> Frontend:
     """Rebuild the front-end a checkpoint or feature store recorded (path/layer may be overridden)."""
+    description = canonical_description(description)
     frontend = build_frontend(description["name"], path_ssl or description.get("path"),
-                              layer if layer is not None else description.get("layer"), device)
+                              layer if layer is not None else description.get("layer"), device,
+                              description["cmvn"])
     if frontend.dim != description.get("dim", frontend.dim):
         raise UserError(f"front-end {frontend.name} gives {frontend.dim}-dim frames but "
                         f"{description['dim']} were recorded")

@@ -20,16 +20,26 @@ def _positives(batch: int, device) -> torch.Tensor:
     return torch.cat([index + batch, index])
 
 
-def nt_xent(first: torch.Tensor, second: torch.Tensor, temperature: float = TEMPERATURE) -> torch.Tensor:
+def nt_xent(first: torch.Tensor, second: torch.Tensor, temperature: float = TEMPERATURE,
+            labels: torch.Tensor | None = None) -> torch.Tensor:
     """Mean NT-Xent over the 2B anchors of B positive pairs ``(first[i], second[i])``.
 
     Each anchor's positive is its partner; the other 2B - 2 embeddings of the batch are its
-    negatives.
+    negatives. With ``labels`` (one per pair), embeddings of another pair of the anchor's label
+    are left out of its denominator: they are neither positives nor negatives.
     """
     if first.shape != second.shape:
         raise ValueError(f"pairs need equal shapes, got {tuple(first.shape)} and {tuple(second.shape)}")
     logits = _similarities(first, second, temperature)
-    return F.cross_entropy(logits, _positives(len(first), logits.device))
+    positives = _positives(len(first), logits.device)
+    if labels is not None:
+        if labels.shape != (len(first),):
+            raise ValueError(f"need one label per pair, got {tuple(labels.shape)} for {len(first)} pairs")
+        both = torch.cat([labels, labels]).to(logits.device)
+        same_label = both[:, None] == both[None, :]
+        same_label[torch.arange(len(both), device=logits.device), positives] = False
+        logits = logits.masked_fill(same_label, float("-inf"))  # the diagonal is -inf already
+    return F.cross_entropy(logits, positives)
 
 
 @torch.no_grad()

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from .formats import Pair, Segment
+from .health import EmbeddingHealth, embedding_health
 
 logger = logging.getLogger(__name__)
 
@@ -96,12 +97,15 @@ class SegmentTable(NamedTuple):
     file: np.ndarray   # int file id
     start: np.ndarray
     end: np.ndarray
+    speaker: np.ndarray | None = None  # int speaker id, for the cross-speaker filter
 
     @classmethod
     def of(cls, segments: Sequence[Segment]) -> "SegmentTable":
         ids: dict[str, int] = {}
+        speakers: dict[str, int] = {}
         file = np.array([ids.setdefault(s.wav, len(ids)) for s in segments], dtype=np.int64)
-        return cls(file, np.array([s.start for s in segments]), np.array([s.end for s in segments]))
+        speaker = np.array([speakers.setdefault(s.speaker, len(speakers)) for s in segments], dtype=np.int64)
+        return cls(file, np.array([s.start for s in segments]), np.array([s.end for s in segments]), speaker)
 
 
 def _intersection_over_union(start_a, end_a, start_b, end_b) -> np.ndarray:
@@ -111,14 +115,17 @@ def _intersection_over_union(start_a, end_a, start_b, end_b) -> np.ndarray:
 
 
 def filter_neighbours(table: SegmentTable, queries: np.ndarray, ids: np.ndarray,
-                      nms_overlap: float = NMS_OVERLAP) -> np.ndarray:
+                      nms_overlap: float = NMS_OVERLAP, cross_speaker: bool = False) -> np.ndarray:
     """Which k-NN results survive the self, same-file-overlap and NMS filters: (queries, k) bool.
 
     ``ids`` must be sorted by decreasing similarity along each row (as FAISS returns them).
+    With ``cross_speaker``, neighbours of the query's own speaker are dropped too.
     """
     valid = (ids >= 0) & (ids != queries[:, None])
     safe = np.where(ids >= 0, ids, 0)
-    q_file, q_start, q_end = (a[queries][:, None] for a in table)
+    if cross_speaker:
+        valid &= table.speaker[safe] != table.speaker[queries][:, None]
+    q_file, q_start, q_end = (a[queries][:, None] for a in table[:3])
     n_file, n_start, n_end = table.file[safe], table.start[safe], table.end[safe]
     overlaps_query = (n_file == q_file) & (np.minimum(n_end, q_end) > np.maximum(n_start, q_start))
     valid &= ~overlaps_query
@@ -158,13 +165,13 @@ class MinedPairs(NamedTuple):
 
 def select_pairs(table: SegmentTable, similarities: np.ndarray, ids: np.ndarray,
                  nms_overlap: float = NMS_OVERLAP, coverage: float = COVERAGE,
-                 step: float = THRESHOLD_STEP, chunk: int = 1 << 16) -> MinedPairs:
+                 step: float = THRESHOLD_STEP, chunk: int = 1 << 16, cross_speaker: bool = False) -> MinedPairs:
     """Apply the filters and the global threshold to the k-NN of every segment (row = query)."""
     count = len(similarities)
     kept = np.zeros(ids.shape, dtype=bool)
     for begin in range(0, count, chunk):
         rows = np.arange(begin, min(begin + chunk, count))
-        kept[rows] = filter_neighbours(table, rows, ids[rows], nms_overlap)
+        kept[rows] = filter_neighbours(table, rows, ids[rows], nms_overlap, cross_speaker)
     best = np.where(kept, similarities, -np.inf).max(axis=1)
     threshold = coverage_threshold(best, count, coverage, step)
     keep = kept & (similarities >= threshold - TOLERANCE)
@@ -178,6 +185,41 @@ def select_pairs(table: SegmentTable, similarities: np.ndarray, ids: np.ndarray,
     first_of_pair[1:] = (low[1:] != low[:-1]) | (high[1:] != high[:-1])
     covered = int((best >= threshold - TOLERANCE).sum())
     return MinedPairs(low[first_of_pair], high[first_of_pair], similarity[first_of_pair], threshold, covered)
+
+
+class SimilarityReport(NamedTuple):
+    """How similar each segment's best neighbour is, and what that says about the model."""
+
+    percentiles: dict           # {10: ..., 50: ..., 90: ...} of the best kept similarity per query
+    share_above: float          # share of queries whose best neighbour is above NEAR_DUPLICATE
+    health: "EmbeddingHealth"   # of the raw embeddings (before PCA)
+
+    @property
+    def collapsed(self) -> bool:
+        return self.health.collapsed or self.share_above > 0.5
+
+    def __str__(self) -> str:
+        spread = ", ".join(f"p{q} {value:.3f}" for q, value in self.percentiles.items())
+        return (f"best-neighbour similarity {spread}; {100 * self.share_above:.0f}% above "
+                f"{NEAR_DUPLICATE}; raw embeddings: {self.health}")
+
+
+NEAR_DUPLICATE = 0.99
+
+
+def similarity_report(embeddings: np.ndarray, table: SegmentTable, similarities: np.ndarray,
+                      ids: np.ndarray, nms_overlap: float = NMS_OVERLAP) -> SimilarityReport:
+    """The distribution of each query's best surviving neighbour similarity (after the self,
+    overlap and NMS filters), with the health of the embeddings that were searched."""
+    best = np.full(len(ids), -np.inf)
+    for begin in range(0, len(ids), 1 << 16):
+        rows = np.arange(begin, min(begin + (1 << 16), len(ids)))
+        kept = filter_neighbours(table, rows, ids[rows], nms_overlap)
+        best[rows] = np.where(kept, similarities[rows], -np.inf).max(axis=1)
+    finite = best[np.isfinite(best)]
+    percentiles = {q: float(np.percentile(finite, q)) if len(finite) else float("nan") for q in (10, 50, 90)}
+    share = float((finite > NEAR_DUPLICATE).mean()) if len(finite) else 0.0
+    return SimilarityReport(percentiles, share, embedding_health(embeddings))
 
 
 def as_pair_list(segments: Sequence[Segment], mined: MinedPairs) -> list[Pair]:

@@ -8,7 +8,7 @@ the interrupted one would have seen.
   time-stretched twice; a pair is one span read from both stretched versions.
 * :class:`PairSampler` (stage 2): random pairs of a mined pair list, same-file pairs excluded.
 * :class:`LabelSampler` (stage 3, weakly supervised): a label drawn in proportion to its count,
-  then two distinct tokens of it.
+  then two distinct tokens of it, as many times as the batch has pairs.
 """
 from __future__ import annotations
 
@@ -151,11 +151,18 @@ class PairSampler:
         return [self.pairs[i] for i in picks]
 
 
+class LabelBatch(NamedTuple):
+    pairs: list            # (Span, Span) of each pair
+    labels: np.ndarray     # (pairs,) int64: the label index of each pair
+
+
 class LabelSampler:
     """Stage 3 batches: labels drawn in proportion to their counts, two distinct tokens each.
 
-    Only labels with at least two tokens take part. Within a batch the labels are distinct
-    (drawn without replacement), so no negative shares its anchor's label.
+    Only labels with at least two tokens take part. Labels are drawn with replacement, so a
+    batch always has ``pairs_per_batch`` pairs, even with a vocabulary of ten words; two pairs
+    of one label must then not serve as each other's negatives, which the loss masks using
+    :attr:`LabelBatch.labels`.
     """
 
     def __init__(self, segments: Sequence[Segment], pairs_per_batch: int = 256) -> None:
@@ -173,14 +180,13 @@ class LabelSampler:
         self.probabilities = counts / counts.sum()
         self.pairs_per_batch = pairs_per_batch
 
-    def draw(self, rng: np.random.Generator) -> list[tuple[Span, Span]]:
-        size = min(self.pairs_per_batch, len(self.labels))
-        labels = rng.choice(len(self.labels), size=size, replace=False, p=self.probabilities)
+    def draw(self, rng: np.random.Generator) -> LabelBatch:
+        labels = rng.choice(len(self.labels), size=self.pairs_per_batch, replace=True, p=self.probabilities)
         pairs = []
         for label in labels:
             first, second = rng.choice(len(self.tokens[label]), size=2, replace=False)
             pairs.append((self.tokens[label][first], self.tokens[label][second]))
-        return pairs
+        return LabelBatch(pairs, labels.astype(np.int64))
 
 
 def batch_rng(seed: int, epoch: int, index: int, stream: int = 0) -> np.random.Generator:

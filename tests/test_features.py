@@ -22,7 +22,7 @@ def long_file(tmp_path_factory):
 
 
 def test_vad_frames_are_the_file_frames_cropped_to_the_vad(long_file):
-    mfcc = build_frontend("mfcc")
+    mfcc = build_frontend("mfcc", cmvn="none")
     whole = mfcc(soundfile.read(long_file / "long.wav", dtype="float32")[0]).numpy()
     # A 45 s VAD: three pieces, each with 5 s of context; frames line up with the whole file's.
     vad = Vad("long.wav", "s", 1.0, 46.0)
@@ -30,6 +30,15 @@ def test_vad_frames_are_the_file_frames_cropped_to_the_vad(long_file):
     frames = compute_vad_frames(mfcc, long_file, vad)
     assert frames.shape == (2250, 78)
     np.testing.assert_allclose(frames, whole[50:2300], rtol=1e-4, atol=1e-3)
+
+
+def test_cmvn_is_computed_over_the_vad_after_the_context_is_cropped(long_file):
+    """Default MFCC frames of a VAD = the raw frames of the VAD, normalised over the VAD alone."""
+    raw = compute_vad_frames(build_frontend("mfcc", cmvn="none"), long_file, Vad("long.wav", "s", 3.0, 7.0))
+    normalised = compute_vad_frames(build_frontend("mfcc"), long_file, Vad("long.wav", "s", 3.0, 7.0))
+    expected = (raw - raw.mean(0)) / raw.std(0)
+    np.testing.assert_allclose(normalised, expected, rtol=1e-4, atol=1e-4)
+    assert np.abs(normalised.mean(0)).max() < 1e-4 and np.allclose(normalised.std(0), 1, atol=1e-3)
 
 
 def test_context_reaches_the_model(long_file, tiny_wav2vec2):
@@ -80,6 +89,9 @@ def test_finished_shards_are_skipped_and_interrupted_ones_leave_nothing(long_fil
 
         def describe(self):
             return mfcc.describe()
+
+        def normalize(self, frames):
+            return mfcc.normalize(frames)
 
         def batch(self, waves):
             self.calls += 1

@@ -16,7 +16,7 @@ def test_wav2vec2_loads_a_fairseq_checkpoint_and_returns_the_chosen_layer(tiny_w
     from fairseq import checkpoint_utils
     frontend = build_frontend("wav2vec2", tiny_wav2vec2, layer=1)
     assert frontend.describe() == {"name": "wav2vec2", "dim": 32, "frame_rate": 50,
-                                   "path": str(tiny_wav2vec2), "layer": 1}
+                                   "cmvn": "none", "path": str(tiny_wav2vec2), "layer": 1}
     frames = frontend(noise)
     assert frames.shape == (99, 32)  # 50 frames/s, as fairseq's 320-sample stride gives
     models, _, _ = checkpoint_utils.load_model_ensemble_and_task([str(tiny_wav2vec2)])
@@ -74,3 +74,26 @@ def test_description_rebuilds_the_frontend_and_checks_dimension(tiny_wav2vec2):
     assert frontend_from_description(description, layer=2).layer == 2
     with pytest.raises(UserError, match="gives 78-dim frames but 160 were recorded"):
         frontend_from_description({"name": "mfcc", "dim": 160, "frame_rate": 50})
+
+
+def test_kaldi_frontends_normalise_each_waveform_unless_told_not_to(noise):
+    loud = noise * 8 + 0.01 * np.sin(np.arange(len(noise)) / 3)
+    for name in ("mfcc", "fbank"):
+        default, raw = build_frontend(name), build_frontend(name, cmvn="none")
+        assert default.describe()["cmvn"] == "utterance" and raw.describe()["cmvn"] == "none"
+        frames = raw(loud)
+        torch.testing.assert_close(raw.normalize(frames), frames)  # "none" leaves frames alone
+        normalised = default.normalize(default(loud))
+        torch.testing.assert_close(normalised, (frames - frames.mean(0)) / frames.std(0, unbiased=False))
+        # the level of the recording no longer shows: a quieter copy gives nearly the same frames
+        quiet = default.normalize(default(loud / 20))
+        assert torch.nn.functional.cosine_similarity(normalised, quiet).mean() > 0.95
+    assert build_frontend("fbank").normalize(torch.ones(1, 160)).abs().max() == 0  # one frame: no NaN
+
+
+def test_wav2vec2_stays_unnormalised_and_old_descriptions_mean_none(tiny_wav2vec2):
+    assert build_frontend("wav2vec2", tiny_wav2vec2, layer=0).cmvn == "none"
+    assert frontend_from_description({"name": "mfcc", "dim": 78, "frame_rate": 50}).cmvn == "none"
+    assert frontend_from_description({"name": "mfcc", "dim": 78, "frame_rate": 50, "cmvn": "utterance"}).cmvn == "utterance"
+    with pytest.raises(UserError, match="CMVN"):
+        build_frontend("mfcc", cmvn="global")

@@ -52,3 +52,28 @@ def test_gradients_pull_partners_together():
         optimizer.step()
     after = torch.nn.functional.cosine_similarity(first, second).mean().item()
     assert after > before + 0.5
+
+
+def reference_masked_nt_xent(first, second, labels, temperature):
+    """Written out: an anchor's denominator holds its partner and the rows of OTHER labels only."""
+    z = np.concatenate([first, second])
+    z = z / np.linalg.norm(z, axis=1, keepdims=True)
+    n, both = len(first), np.concatenate([labels, labels])
+    total = 0.0
+    for i in range(2 * n):
+        partner = (i + n) % (2 * n)
+        others = [j for j in range(2 * n) if j == partner or both[j] != both[i]]
+        total += -(z[i] @ z[partner] / temperature - math.log(sum(math.exp(z[i] @ z[j] / temperature) for j in others)))
+    return total / (2 * n)
+
+
+def test_pairs_of_one_label_are_never_each_others_negatives():
+    rng = np.random.default_rng(4)
+    labels = np.array([0, 1, 0, 2, 1, 0, 3, 4, 5, 6])  # ten pairs, seven labels
+    first, second = rng.normal(size=(10, 8)), rng.normal(size=(10, 8))
+    masked = nt_xent(torch.tensor(first), torch.tensor(second), 0.15, torch.tensor(labels)).item()
+    assert masked == pytest.approx(reference_masked_nt_xent(first, second, labels, 0.15), rel=1e-9)
+    assert masked < nt_xent(torch.tensor(first), torch.tensor(second), 0.15).item()
+    distinct = np.arange(10) + 100  # every pair its own label: the mask does nothing
+    same = nt_xent(torch.tensor(first), torch.tensor(second), 0.15, torch.tensor(distinct)).item()
+    assert same == pytest.approx(nt_xent(torch.tensor(first), torch.tensor(second), 0.15).item(), rel=1e-12)

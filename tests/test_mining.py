@@ -53,6 +53,15 @@ def test_self_and_same_file_overlaps_are_dropped_other_same_file_kept():
     assert kept.tolist() == [[False, False, True, True]]
 
 
+def test_cross_speaker_drops_neighbours_of_the_querys_speaker():
+    segments = [Segment("a", "alice", 0, 99, 0.0, 0.48), Segment("b", "alice", 0, 99, 0.0, 0.48),
+                Segment("c", "bob", 0, 99, 0.0, 0.48), Segment("d", "carol", 0, 99, 0.0, 0.48)]
+    ids = np.array([[0, 1, 2, 3]])
+    assert filter_neighbours(SegmentTable.of(segments), np.array([0]), ids).tolist() == [[False, True, True, True]]
+    kept = filter_neighbours(SegmentTable.of(segments), np.array([0]), ids, cross_speaker=True)
+    assert kept.tolist() == [[False, False, True, True]]
+
+
 def test_non_maximum_suppression_keeps_the_best_of_overlapping_neighbours():
     t = table(("q", 0.0, 0.48),
               ("b", 1.00, 1.48),  # 1: best neighbour in file b
@@ -99,7 +108,7 @@ def mining_inputs(word_corpus, tmp_path_factory):
     run_script("extract_features.py", "--path_wavs", word_corpus.root, "--path_vads", word_corpus.vads,
                "--output_dir", folder / "features", "--frontend", "mfcc", check=True)
     torch.manual_seed(0)
-    save_encoder(folder / "model.pt", SSEEncoder(input_dim=78), {"name": "mfcc", "dim": 78, "frame_rate": 50})
+    save_encoder(folder / "model.pt", SSEEncoder(input_dim=78), {"name": "mfcc", "dim": 78, "frame_rate": 50, "cmvn": "utterance"})
     return folder
 
 
@@ -123,6 +132,6 @@ def test_cli_mines_a_pair_list_and_resumes(mining_inputs, tmp_path):
     assert read_pair_list(tmp_path / "pairs") == pairs
     # Another model with the same work dir is refused rather than mixed in.
     torch.manual_seed(1)
-    save_encoder(tmp_path / "other.pt", SSEEncoder(input_dim=78), {"name": "mfcc", "dim": 78, "frame_rate": 50})
+    save_encoder(tmp_path / "other.pt", SSEEncoder(input_dim=78), {"name": "mfcc", "dim": 78, "frame_rate": 50, "cmvn": "utterance"})
     other = [a if a != mining_inputs / "model.pt" else tmp_path / "other.pt" for a in args]
     assert_user_error(run_script("mine_pairs.py", *other), "made from other inputs or settings", "input model")

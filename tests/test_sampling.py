@@ -91,12 +91,20 @@ def test_label_sampler_draws_labels_by_count_and_distinct_tokens():
     assert sampler.labels == ["common", "rare"]
     counts = Counter()
     for seed in range(2000):
-        (first, second), = sampler.draw(np.random.default_rng(seed))
+        (first, second), = sampler.draw(np.random.default_rng(seed)).pairs
         assert first != second
         counts[first.wav[0]] += 1
     assert counts["w"] / 2000 == pytest.approx(6 / 8, abs=0.03)
-    wide = LabelSampler(segments, pairs_per_batch=10).draw(np.random.default_rng(0))
-    assert len(wide) == 2  # labels are distinct within a batch
+
+
+def test_a_ten_word_vocabulary_still_fills_the_batch():
+    segments = [Segment(f"{word}_{take}.wav", "s", 0, 1, 0, 0.5, str(word)) for word in range(10) for take in range(5)]
+    batch = LabelSampler(segments, pairs_per_batch=64).draw(np.random.default_rng(3))
+    assert len(batch.pairs) == len(batch.labels) == 64
+    labels = LabelSampler(segments).labels
+    for (first, second), label in zip(batch.pairs, batch.labels):
+        assert first != second and first.wav.split("_")[0] == second.wav.split("_")[0] == labels[label]
+    assert len(set(batch.labels.tolist())) == 10  # 64 draws over 10 equally likely words
 
 
 def test_batch_rng_and_heldout_split_are_deterministic():

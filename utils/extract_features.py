@@ -49,7 +49,8 @@ def main() -> None:
 
     device = resolve_device(args.device)
     vads = read_vads_of(args.path_vads)
-    check_requested_store(args.output_dir, args.frontend, args.nshards, args.path_ssl, args.layer, vads)
+    check_requested_store(args.output_dir, args.frontend, args.nshards, args.path_ssl, args.layer, args.cmvn,
+                          vads=vads)
     shards = requested_shards(args.shard, args.nshards)
     todo = [s for s in shards if shard_problem(args.output_dir, s, args.nshards) is not None]
     if not todo:
@@ -58,7 +59,7 @@ def main() -> None:
     # Every file and VAD of the list is checked before the store is touched: a bad line found
     # in a later shard must not leave earlier shards made from a list the user then corrects.
     check_vads_against_audio(args.path_wavs, [vad for vad in vads if vad.duration >= MIN_VAD])
-    frontend = build_frontend(args.frontend, args.path_ssl, args.layer, device)
+    frontend = build_frontend(args.frontend, args.path_ssl, args.layer, device, args.cmvn)
     for shard in todo:
         extract_shard(frontend, args.path_wavs, vads, args.output_dir, shard, args.nshards, args.num_workers)
 

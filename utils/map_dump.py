@@ -52,7 +52,7 @@ def main() -> None:
     device = resolve_device(args.device)
 
     segments = read_segment_list(args.path_segments, require_transcriptions=args.task == "map")
-    embedder, frontend = load_embedder(args.path_sse, device, args.frontend, args.path_ssl, args.layer)
+    embedder, frontend = load_embedder(args.path_sse, device, args.frontend, args.path_ssl, args.layer, args.cmvn)
     embeddings = embed_segments(embedder, frontend, segments, args.path_wavs, args.features,
                                 args.batch_size, device)
 

@@ -87,12 +87,16 @@ def main() -> None:
 
     candidates = []
     if args.baseline:
+        # The first model's front-end, unnormalised unless told otherwise: the mean of frames
+        # normalised over their own VAD is zero when the segment is the whole VAD.
         frontend = args.frontend or (load_encoder(args.model[0][1]).frontend["name"] if args.model else None)
-        candidates.append((f"mean {frontend or 'wav2vec2'} frames", None, frontend))
-    candidates += [(name, path, args.frontend) for name, path in args.model]
+        cmvn = args.cmvn or "none"
+        candidates.append((f"mean {frontend or 'wav2vec2'} frames" + (", CMVN" if cmvn != "none" else ""),
+                           None, frontend, cmvn))
+    candidates += [(name, path, args.frontend, args.cmvn) for name, path in args.model]
     rows = []
-    for name, path, frontend in candidates:
-        embedder, built = load_embedder(path, device, frontend, args.path_ssl, args.layer)
+    for name, path, frontend, cmvn in candidates:
+        embedder, built = load_embedder(path, device, frontend, args.path_ssl, args.layer, cmvn)
         embeddings = embed_segments(embedder, built, segments, args.path_wavs, args.features, device=device)
         rows.append((name, score(embeddings, segments, device, args.path_segments)))
         logger.info("%s: MAP %.4f", name, rows[-1][1].map)

@@ -116,6 +116,8 @@ def main() -> None:
     parser.add_argument("--nms_overlap", type=float, default=mining.NMS_OVERLAP)
     parser.add_argument("--coverage", type=float, default=mining.COVERAGE,
                         help="share of segments that must keep a pair as queries")
+    parser.add_argument("--cross_speaker", action="store_true",
+                        help="keep only pairs of two different speakers (not in the paper; see the README)")
     parser.add_argument("--batch_size", type=int, default=256)
     parser.add_argument("--device", default=None, help="cpu, cuda ... (default: cuda if available)")
     parser.add_argument("--seed", type=int, default=0)
@@ -143,7 +145,6 @@ def main() -> None:
     embeddings = np.concatenate([np.load(embedding_path(work_dir, shard, args.nshards))
                                  for shard in shards]).astype(np.float32)
     vectors = mining.project(embeddings, mining.fit_pca(embeddings, args.pca_dim, args.max_pca_fit, args.seed))
-    del embeddings
     index = None
     similarities, ids = [], []
     from tqdm import tqdm  # noqa: PLC0415
@@ -160,8 +161,15 @@ def main() -> None:
             saved = {"similarities": found[0], "ids": found[1]}
         similarities.append(saved["similarities"])
         ids.append(saved["ids"])
-    mined = mining.select_pairs(mining.SegmentTable.of(segments), np.concatenate(similarities), np.concatenate(ids),
-                                args.nms_overlap, args.coverage)
+    table, similarities, ids = mining.SegmentTable.of(segments), np.concatenate(similarities), np.concatenate(ids)
+    report = mining.similarity_report(embeddings, table, similarities, ids, args.nms_overlap)
+    logger.info("%s", report)
+    if report.collapsed:
+        logger.warning("the mining model %s looks collapsed: its embeddings hardly differ, so the pairs "
+                       "will be close to random. Check its training loss and validation MAP first.",
+                       args.path_sse)
+    mined = mining.select_pairs(table, similarities, ids, args.nms_overlap, args.coverage,
+                                cross_speaker=args.cross_speaker)
     if len(mined.first) == 0:
         raise UserError("no pair survived the filters (is the segment list tiny, or all from one file?)")
     write_pair_list(args.output, mining.as_pair_list(segments, mined))

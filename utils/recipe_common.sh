@@ -5,6 +5,8 @@
 #   SSE_FRONTEND      wav2vec2 | mfcc | fbank                      (wav2vec2)
 #   SSE_PATH_SSL      fairseq wav2vec 2.0 checkpoint               (pretrained/wav2vec_small.pt)
 #   SSE_LAYER         wav2vec 2.0 layer                            (8)
+#   SSE_CMVN          utterance | none: per-VAD mean/variance normalisation of the frames
+#                                                                  (utterance for mfcc/fbank, none for wav2vec2)
 #   SSE_VADS          training VAD list                            (training_data/demo-vads)
 #   SSE_SEGMENTS      training segment list, made from SSE_VADS if missing   (training_data/demo-segments)
 #   SSE_MAX_SEGMENTS  cap when making SSE_SEGMENTS                 (4000000)
@@ -27,6 +29,7 @@ PY=${PYTHON:-python3}
 FRONTEND=${SSE_FRONTEND:-wav2vec2}
 PATH_SSL=${SSE_PATH_SSL:-$SSE_ROOT/pretrained/wav2vec_small.pt}
 LAYER=${SSE_LAYER:-8}
+CMVN=${SSE_CMVN:-}
 VADS=${SSE_VADS:-$SSE_ROOT/training_data/demo-vads}
 SEGMENTS=${SSE_SEGMENTS:-$SSE_ROOT/training_data/demo-segments}
 MAX_SEGMENTS=${SSE_MAX_SEGMENTS:-4000000}
@@ -43,6 +46,11 @@ case $FRONTEND in
   mfcc|fbank) FEATURE_TAG=$FRONTEND ;;
   *) echo "error: SSE_FRONTEND=$FRONTEND is not one of wav2vec2, mfcc, fbank" >&2; exit 2 ;;
 esac
+case $CMVN in
+  "") ;;
+  utterance|none) FEATURE_TAG=$FEATURE_TAG-cmvn-$CMVN ;;
+  *) echo "error: SSE_CMVN=$CMVN is not one of utterance, none" >&2; exit 2 ;;
+esac
 TRAIN_FEATURES=$EXP/features/$FEATURE_TAG/train
 BENCHMARK_FEATURES=$EXP/features/$FEATURE_TAG/benchmark
 
@@ -57,6 +65,7 @@ check_corpus() {  # LS
 frontend_args() {
   echo "--frontend $FRONTEND"
   [ "$FRONTEND" = wav2vec2 ] && echo "--path_ssl $PATH_SSL --layer $LAYER"
+  [ -n "$CMVN" ] && echo "--cmvn $CMVN"
   return 0
 }
 

@@ -26,7 +26,7 @@ class NTXentCriterion(FairseqCriterion):
         projections = model(**sample["net_input"])
         half = len(projections) // 2
         first, second = projections[:half], projections[half:]
-        loss = nt_xent(first, second, self.temperature)
+        loss = nt_xent(first, second, self.temperature, sample.get("pair_labels"))
         logging_output = {"loss": loss.detach().item(), "accuracy": positive_accuracy(first, second),
                           "nsentences": half, "ntokens": half, "sample_size": 1}
         return loss, 1, logging_output

@@ -75,7 +75,7 @@ class SSEModel(BaseFairseqModel):
         device = next(self.encoder.parameters()).device
         if self.frontend.device != device:
             self.frontend.to(device)
-        wave_frames = self.frontend.batch(list(waves))
+        wave_frames = [self.frontend.normalize(f) for f in self.frontend.batch(list(waves))]
         pieces = []
         for wave, first, end in torch.cat([spans[:, 0], spans[:, 1]]).tolist():
             frames = wave_frames[wave]

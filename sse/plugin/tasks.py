@@ -10,7 +10,9 @@ from ``(seed, epoch, index)``; ``--epoch-updates`` items make an epoch.
 
 Validation, after every epoch: with ``--valid-segments`` (a benchmark segment list with
 transcriptions) the task logs ``map``, the exact MAP of ``sse/metrics.py`` computed with the
-same embedding code as ``map_dump.py`` (select with ``--best-checkpoint-metric map
+same embedding code as ``map_dump.py``, and two embedding-health figures of ``sse/health.py``
+(``cos``, the mean cosine of random pairs, and ``erank``, the effective rank), which show a
+collapsed model at once (select with ``--best-checkpoint-metric map
 --maximize-best-checkpoint-metric``); without one, the loss on ``--valid-batches`` batches drawn
 from a held-out ``--heldout-fraction`` of the training data (fully unsupervised selection).
 """
@@ -32,9 +34,11 @@ from ..embed import embed_frames, frames_from_store, frames_on_the_fly, pad_fram
 from ..errors import UserError
 from ..features import FeatureStore
 from ..formats import read_pair_list, read_segment_list, read_vad_list
-from ..frontend import DEFAULT_LAYER, DEFAULT_WAV2VEC2, FRONTENDS, build_frontend, frontend_from_description
+from ..health import embedding_health
+from ..frontend import (CMVN_MODES, DEFAULT_LAYER, DEFAULT_WAV2VEC2, FRONTENDS, build_frontend,
+                        canonical_description, frontend_from_description)
 from ..metrics import mean_average_precision
-from ..sampling import (AugmentationSampler, AugmentationSettings, LabelSampler, PairSampler,
+from ..sampling import (AugmentationSampler, AugmentationSettings, LabelBatch, LabelSampler, PairSampler,
                         batch_rng, split_heldout)
 
 logger = logging.getLogger(__name__)
@@ -134,7 +138,7 @@ class SSETask(FairseqTask):
 
     def load_state_dict(self, state_dict) -> None:
         recorded = state_dict.get("frontend")
-        if recorded and recorded != self.frontend_description:
+        if recorded and canonical_description(recorded) != canonical_description(self.frontend_description):
             logger.warning("resuming a checkpoint trained with front-end %s; now using %s",
                            recorded, self.frontend_description)
 
@@ -188,14 +192,19 @@ class SSETask(FairseqTask):
         embeddings = embed_frames(model.encoder, enumerate(frames), len(frames), self.cfg.embed_batch_size,
                                   device, progress=False)
         result = mean_average_precision(embeddings, labels, device)
+        health = embedding_health(embeddings)
+        if health.collapsed:
+            logger.warning("validation: the embeddings look collapsed (%s)", health)
         return torch.zeros(()), 1, {"map": result.map, "map_queries": result.num_queries,
+                                    "cos": health.mean_cosine, "erank": health.effective_rank,
                                     "sample_size": 1, "nsentences": 1, "ntokens": 1}
 
     def reduce_metrics(self, logging_outputs, criterion) -> None:
         super().reduce_metrics(logging_outputs, criterion)
-        maps = [log["map"] for log in logging_outputs if "map" in log]
-        if maps:
-            metrics.log_scalar("map", sum(maps) / len(maps), len(maps), round=4)
+        for name, digits in (("map", 4), ("cos", 3), ("erank", 1)):  # MAP, then embedding health
+            values = [log[name] for log in logging_outputs if name in log]
+            if values:
+                metrics.log_scalar(name, sum(values) / len(values), len(values), round=digits)
 
     def max_positions(self):
         return None
@@ -217,6 +226,9 @@ class AugmentTaskConfig(SSETaskConfig):
     frontend: str = field(default="wav2vec2", metadata={"help": f"one of {', '.join(FRONTENDS)}"})
     path_ssl: str = field(default=DEFAULT_WAV2VEC2, metadata={"help": "fairseq wav2vec 2.0 checkpoint"})
     layer: int = field(default=DEFAULT_LAYER, metadata={"help": "wav2vec 2.0 layer whose output is used"})
+    cmvn: str = field(default="", metadata={
+        "help": f"per-waveform mean/variance normalisation of the frames, one of {', '.join(CMVN_MODES)} "
+                f"(default: utterance for mfcc/fbank, none for wav2vec2)"})
     epoch_updates: int = 200
     pairs_per_batch: int = 250
     min_vads_per_speaker: int = field(default=20, metadata={"help": "speakers need this many long VADs"})
@@ -238,7 +250,7 @@ class AugmentTask(SSETask):
         if not cfg.vads:
             raise UserError("sse_augment needs --vads (the training VAD list)")
         device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.live_frontend = build_frontend(cfg.frontend, cfg.path_ssl, cfg.layer, device)
+        self.live_frontend = build_frontend(cfg.frontend, cfg.path_ssl, cfg.layer, device, cfg.cmvn or None)
         self.frontend_description = self.live_frontend.describe()
         try:
             effects = Effects.from_names([e for e in cfg.effects.split(",") if e])
@@ -282,11 +294,15 @@ class StoreTask(SSETask):
         self.store = FeatureStore(cfg.features)
         self.frontend_description = dict(self.store.frontend)
 
-    def _collate(self, pairs) -> dict:
+    def _collate(self, drawn) -> dict:
+        pairs, labels = (drawn.pairs, drawn.labels) if isinstance(drawn, LabelBatch) else (drawn, None)
         spans = [first for first, _ in pairs] + [second for _, second in pairs]
         frames, lengths = pad_frames([self.store.frames(*span) for span in spans])
-        return {"net_input": {"frames": frames, "lengths": lengths}, "nsentences": len(pairs),
-                "ntokens": len(pairs), "id": torch.zeros(1, dtype=torch.long)}
+        sample = {"net_input": {"frames": frames, "lengths": lengths}, "nsentences": len(pairs),
+                  "ntokens": len(pairs), "id": torch.zeros(1, dtype=torch.long)}
+        if labels is not None:  # same-label pairs are masked in the loss
+            sample["pair_labels"] = torch.from_numpy(labels)
+        return sample
 
     def _check_spans(self, spans) -> None:
         """Fail at start, not mid-epoch, if the store lacks a segment the sampler may draw."""

@@ -1,0 +1,1 @@
+"""Reusable data preparation: turning corpora into the toolkit's lists."""

@@ -1,0 +1,25 @@
+import numpy as np
+import pytest
+
+from sse.health import embedding_health
+
+
+def test_a_collapsed_space_is_recognised_and_a_spread_one_is_not():
+    rng = np.random.default_rng(0)
+    direction = rng.normal(size=64)
+    collapsed = direction + 0.01 * rng.normal(size=(500, 64))
+    spread = rng.normal(size=(500, 64))
+    bad, good = embedding_health(collapsed), embedding_health(spread)
+    assert bad.collapsed and bad.mean_cosine > 0.99 and bad.effective_rank < 2
+    assert not good.collapsed and abs(good.mean_cosine) < 0.05 and good.effective_rank > 40
+
+
+def test_effective_rank_counts_equal_directions():
+    """k orthogonal directions, equally used, have effective rank exactly k."""
+    for k in (1, 3, 8):
+        basis = np.eye(16)[:k]
+        rows = np.repeat(basis, 10, axis=0)
+        assert embedding_health(rows).effective_rank == pytest.approx(k, rel=1e-9)
+    # mean cosine of random distinct pairs drawn from two orthogonal clusters of 50: 49/99
+    rows = np.repeat(np.eye(2), 50, axis=0)
+    assert embedding_health(rows, pairs=200000).mean_cosine == pytest.approx(49 / 99, abs=0.01)
