@@ -85,7 +85,7 @@ schedule_settings() {  # MAX_EPOCH PATIENCE EPOCH_UPDATES PAIRS_PER_BATCH
 
 # What every training stage depends on besides its own lists.
 common_settings() {
-  echo --setting "frontend=$FRONTEND" --setting "seed=$SEED" --input "benchmark=$BENCHMARK"
+  echo --setting "frontend=$FRONTEND" --setting "cmvn=$CMVN" --setting "seed=$SEED" --input "benchmark=$BENCHMARK"
   [ "$FRONTEND" = wav2vec2 ] && echo --setting "layer=$LAYER" --input "path_ssl=$PATH_SSL"
   return 0
 }
