@@ -110,7 +110,7 @@ def test_mining_killed_anywhere_resumes_to_the_same_pairs(word_corpus, tmp_path)
                   progress=False)
     write_segment_list(tmp_path / "segments", make_segments(vads))
     torch.manual_seed(0)
-    save_encoder(tmp_path / "model.pt", SSEEncoder(input_dim=78), {"name": "mfcc", "dim": 78, "frame_rate": 50})
+    save_encoder(tmp_path / "model.pt", SSEEncoder(input_dim=78), build_frontend("mfcc").describe())
 
     def command(output):
         return [sys.executable, REPO / "utils" / "mine_pairs.py", "--path_segments", tmp_path / "segments",

@@ -30,7 +30,7 @@ from sse.formats import read_segment_list, read_vad_list, write_segment_list, wr
 from sse.model import SSEEncoder
 
 BOM = "\ufeff"
-MFCC = {"name": "mfcc", "dim": 78, "frame_rate": 50}
+MFCC = {"name": "mfcc", "dim": 78, "frame_rate": 50, "cmvn": "utterance"}  # what extract_features.py stores
 
 
 def run_inprocess(script: str, *args) -> tuple[int, str, str]:
