@@ -20,10 +20,17 @@ elif [[ $name =~ ^iter([0-9]+)$ ]]; then next=iter$(( BASH_REMATCH[1] + 1 ))
 else next=${name}_iter1
 fi
 OUT=${SSE_OUT:-$(dirname "$previous_dir")/$next}
+check_out "$OUT" iteration
+previous_file=$PREVIOUS
+[ -d "$PREVIOUS" ] && previous_file=$PREVIOUS/checkpoint_best.pt
+[ -f "$previous_file" ] || die "$PREVIOUS: holds no checkpoint_best.pt"
 
 ensure_segments
 ensure_features "$LS" "$VADS" "$TRAIN_FEATURES"
 ensure_benchmark_features "$LS"
+stage_stamp iteration --dir "$OUT" --input "previous=$previous_file" --input "segments=$SEGMENTS" \
+  --input "features=$TRAIN_FEATURES" $(common_settings) $(schedule_settings 100 1 1000 256) \
+  --setting "extra_args=${SSE_EXTRA_ARGS:-}"
 if [ -s "$OUT/pairs" ]; then
   log "mining: $OUT/pairs"
 else

@@ -12,15 +12,22 @@ source "$(dirname "$0")/utils/recipe_common.sh"
 LS=$1
 check_corpus "$LS"
 OUT=${SSE_OUT:-$EXP/gold}
+check_out "$OUT" gold
 
-if [ ! -s "$NGRAMS" ]; then
+# Labels this recipe made (a stamp beside them) are checked against what made them.
+if [ ! -s "$NGRAMS" ] || { [ -f "$NGRAMS.stamp" ] && [ -n "${SSE_ALIGNMENTS:-}" ]; }; then
   [ -n "${SSE_ALIGNMENTS:-}" ] || die "$NGRAMS: no labelled segment list; set SSE_NGRAMS, or SSE_ALIGNMENTS to make it"
   ensure_segments
-  log "labels: $SEGMENTS + $SSE_ALIGNMENTS -> $NGRAMS"
-  "$PY" "$SSE_ROOT/utils/transcribe_timestamps.py" "$SEGMENTS" "$SSE_ALIGNMENTS" "$NGRAMS"
+  stage_stamp labels --file "$NGRAMS" --input "segments=$SEGMENTS" --input "alignments=$SSE_ALIGNMENTS"
+  if [ ! -s "$NGRAMS" ]; then
+    log "labels: $SEGMENTS + $SSE_ALIGNMENTS -> $NGRAMS"
+    "$PY" "$SSE_ROOT/utils/transcribe_timestamps.py" "$SEGMENTS" "$SSE_ALIGNMENTS" "$NGRAMS"
+  fi
 fi
 ensure_features "$LS" "$VADS" "$TRAIN_FEATURES"
 ensure_benchmark_features "$LS"
+stage_stamp gold --dir "$OUT" --input "ngrams=$NGRAMS" --input "features=$TRAIN_FEATURES" $(common_settings) \
+  $(schedule_settings 60 5 1000 256) --setting "extra_args=${SSE_EXTRA_ARGS:-}"
 train "$OUT" "$LS" 60 5 1000 256 --task sse_gold --features "$TRAIN_FEATURES" --segments "$NGRAMS"
 report_map "$LS" "$OUT"
 log "weakly supervised model: $OUT/checkpoint_best.pt"

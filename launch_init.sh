@@ -12,8 +12,11 @@ source "$(dirname "$0")/utils/recipe_common.sh"
 LS=$1
 check_corpus "$LS"
 OUT=${SSE_OUT:-$EXP/init}
+check_out "$OUT" init
 
 ensure_benchmark_features "$LS"
+stage_stamp init --dir "$OUT" --input "vads=$VADS" $(common_settings) $(schedule_settings 75 2 200 250) \
+  --setting "max_batch_duration=${SSE_MAX_BATCH_DURATION:-20}" --setting "extra_args=${SSE_EXTRA_ARGS:-}"
 train "$OUT" "$LS" 75 2 200 250 --task sse_augment --vads "$VADS" \
   --frontend "$FRONTEND" --path-ssl "$PATH_SSL" --layer "$LAYER" --cmvn "$CMVN" \
   --max-batch-duration "${SSE_MAX_BATCH_DURATION:-20}"

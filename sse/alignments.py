@@ -19,7 +19,7 @@ from typing import Iterator, NamedTuple
 
 from .errors import FormatError, UserError
 from .files import atomic_open
-from .formats import format_time
+from .formats import TEXT_ENCODING, format_time
 
 TIERS = ("word", "phone")
 
@@ -61,16 +61,23 @@ class Alignments:
         return iter(self.files.items())
 
 
+def _decoded_lines(path: Path, handle) -> Iterator[tuple[int, str]]:
+    try:
+        yield from enumerate(handle, start=1)
+    except UnicodeDecodeError:  # decoded by blocks: the line number is not known
+        raise FormatError(path, None, "is not UTF-8 text") from None
+
+
 def read_alignment_file(path: str | os.PathLike) -> Alignments:
     """Read the toolkit's alignment file (format in the module docstring)."""
     path = Path(path)
     collected: dict[str, dict[str, list[Interval]]] = {}
     try:
-        handle = open(path, encoding="utf-8")
+        handle = open(path, encoding=TEXT_ENCODING)  # a byte-order mark is dropped
     except OSError as error:
         raise FormatError(path, None, f"cannot be read ({error.strerror})") from None
     with handle:
-        for number, line in enumerate(handle, start=1):
+        for number, line in _decoded_lines(path, handle):
             fields = line.split()
             if not fields:
                 continue

@@ -13,11 +13,16 @@ Store layout (no pickle anywhere)::
     DIR/shard-00000-of-00004.index          <wav> <speaker> <vad start> <vad end> <first frame> <count>
 
 A shard's ``.index`` is renamed into place last, so a shard is finished exactly when its index
-exists; an interrupted extraction leaves only hidden ``.part`` files.
+exists; an interrupted extraction leaves only hidden ``.part`` files, which the run that finishes
+the shard removes. A finished shard whose ``.npy`` or ``.index`` was damaged afterwards (cut
+short, edited) is refused by :class:`FeatureStore` and redone by :func:`extract_shard`.
+``frontend.json`` records the VAD list's fingerprint, so a store is never completed from
+another list, and it is written only once the list's audio has been checked.
 """
 from __future__ import annotations
 
 import bisect
+import hashlib
 import json
 import logging
 import math
@@ -31,16 +36,17 @@ import torch
 
 from .audio import AudioInfo, audio_info, read_audio
 from .errors import FormatError, UserError
-from .files import atomic_open
+from .files import atomic_open, remove_leftover_parts
 from .formats import VAD_TOLERANCE, Vad, format_time
 from .frontend import Frontend, canonical_description, resolve_cmvn
+from .sharding import shard_slice
 
 logger = logging.getLogger(__name__)
 
 CONTEXT = 5.0
 PIECE = 20.0
 MIN_VAD = 0.040
-STORE_VERSION = 1
+STORE_VERSION = 2  # 2: shards split by sse/sharding.py, VAD list fingerprint
 
 
 def vad_pieces(vad: Vad, piece: float = PIECE) -> list[tuple[float, float]]:
@@ -98,26 +104,62 @@ def shard_name(shard: int, nshards: int) -> str:
     return f"shard-{shard:05d}-of-{nshards:05d}"
 
 
-def shard_of(position: int, count: int, nshards: int) -> int:
-    """Contiguous split of ``count`` VADs into ``nshards`` shards of nearly equal size."""
-    return position * nshards // count
+def vad_list_fingerprint(vads: Iterable[Vad]) -> str:
+    """A digest of the VADs, in order: what a store's shards were cut from."""
+    digest = hashlib.sha256()
+    for vad in vads:
+        digest.update(f"{vad.wav} {vad.speaker} {format_time(vad.start)} {format_time(vad.end)}\n".encode())
+    return digest.hexdigest()
 
 
-def store_description(frontend: Frontend, nshards: int) -> dict:
-    return {"version": STORE_VERSION, "frontend": frontend.describe(), "nshards": nshards,
-            "context": CONTEXT, "piece": PIECE, "min_vad": MIN_VAD, "dtype": "float16"}
+def store_description(frontend: Frontend, nshards: int, vads: Iterable[Vad] | None = None) -> dict:
+    description = {"version": STORE_VERSION, "frontend": frontend.describe(), "nshards": nshards,
+                   "context": CONTEXT, "piece": PIECE, "min_vad": MIN_VAD, "dtype": "float16"}
+    if vads is not None:
+        description["vads"] = vad_list_fingerprint(vads)
+    return description
+
+
+def read_store_description(directory: str | os.PathLike) -> dict | None:
+    """The store's ``frontend.json``, None if there is none; a damaged one is a :class:`UserError`."""
+    path = Path(directory) / "frontend.json"
+    try:
+        description = json.loads(path.read_text(encoding="utf-8-sig"))
+    except FileNotFoundError:
+        return None
+    except (ValueError, OSError) as error:
+        raise UserError(f"{path}: damaged feature store description ({type(error).__name__}); "
+                        f"delete the folder {directory} and extract again") from None
+    if not isinstance(description, dict) or not {"frontend", "nshards"} <= description.keys():
+        raise UserError(f"{path}: not a feature store description (no frontend or nshards); "
+                        f"delete the folder {directory} and extract again")
+    return description
+
+
+def _different_store(output_dir, existing: dict, description: dict) -> UserError:
+    if existing.get("vads") != description.get("vads") and {k: v for k, v in existing.items() if k != "vads"} == \
+            {k: v for k, v in description.items() if k != "vads"}:
+        what = "the features of another VAD list"
+    else:
+        what = (f"features made with different settings ({existing['frontend']} in {existing['nshards']} "
+                f"shards, store version {existing.get('version')})")
+    return UserError(f"{output_dir}: holds {what}; delete it or use another --output_dir")
+
+
+def check_store_description(output_dir: Path, description: dict) -> None:
+    """Refuse to add to a store whose ``frontend.json`` describes another extraction."""
+    existing = read_store_description(output_dir)
+    if existing is not None:
+        existing = {**existing, "frontend": canonical_description(existing["frontend"])}
+        if existing != description:
+            raise _different_store(output_dir, existing, description)
 
 
 def write_store_description(output_dir: Path, description: dict) -> None:
     """Write ``frontend.json``, or check that an existing one describes the same extraction."""
+    check_store_description(output_dir, description)
     path = output_dir / "frontend.json"
     if path.exists():
-        existing = json.loads(path.read_text())
-        existing["frontend"] = canonical_description(existing["frontend"])
-        if existing != description:
-            raise UserError(f"{output_dir}: holds features made with different settings "
-                            f"({existing['frontend']} in {existing['nshards']} shards); "
-                            f"use another --output_dir")
         return
     with atomic_open(path) as out:
         json.dump(description, out, indent=2)
@@ -125,12 +167,18 @@ def write_store_description(output_dir: Path, description: dict) -> None:
 
 
 def check_requested_store(output_dir: str | os.PathLike, frontend_name: str, nshards: int,
-                          path_ssl: str | None = None, layer: int | None = None, cmvn: str | None = None) -> None:
+                          path_ssl: str | None = None, layer: int | None = None, cmvn: str | None = None,
+                          vads: Iterable[Vad] | None = None) -> None:
     """Refuse early (before loading any model) to add to a store made with other settings."""
-    path = Path(output_dir) / "frontend.json"
-    if not path.exists():
+    existing = read_store_description(output_dir)
+    if existing is None:
         return
-    existing = json.loads(path.read_text())
+    if existing.get("version") != STORE_VERSION:
+        raise UserError(f"{output_dir}: holds features of an older version of the toolkit (store version "
+                        f"{existing.get('version')}, now {STORE_VERSION}); delete it or use another --output_dir")
+    if vads is not None and existing.get("vads") != vad_list_fingerprint(vads):
+        raise UserError(f"{output_dir}: holds the features of another VAD list; "
+                        f"delete it or use another --output_dir")
     recorded = canonical_description(existing["frontend"])
     clash = (recorded["name"] != frontend_name or existing["nshards"] != nshards
              or recorded["cmvn"] != resolve_cmvn(frontend_name, cmvn))
@@ -139,7 +187,7 @@ def check_requested_store(output_dir: str | os.PathLike, frontend_name: str, nsh
                  or (path_ssl is not None and recorded.get("path") != os.path.abspath(path_ssl)))
     if clash:
         raise UserError(f"{output_dir}: holds features made with different settings "
-                        f"({recorded} in {existing['nshards']} shards); use another --output_dir")
+                        f"({recorded} in {existing['nshards']} shards); delete it or use another --output_dir")
 
 
 class _FrameWriter:
@@ -197,18 +245,25 @@ def extract_shard(frontend: Frontend, corpus_root: str | os.PathLike, vads: list
     from tqdm import tqdm  # noqa: PLC0415
 
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    write_store_description(output_dir, store_description(frontend, nshards))
+    description = store_description(frontend, nshards, vads)
+    check_store_description(output_dir, description)
     name = shard_name(shard, nshards)
     index_path = output_dir / f"{name}.index"
     if index_path.exists():
-        logger.info("%s is already finished, skipping", index_path)
-        return False
-    mine = [vad for position, vad in enumerate(vads) if shard_of(position, len(vads), nshards) == shard]
+        problem = shard_problem(output_dir, shard, nshards)
+        if problem is None:
+            logger.info("%s is already finished, skipping", index_path)
+            return False
+        logger.warning("%s: %s; extracting it again", name, problem)
+        index_path.unlink()
+    mine = vads[shard_slice(len(vads), shard, nshards)]
     kept = [vad for vad in mine if vad.duration >= MIN_VAD]
     if len(kept) < len(mine):
         logger.info("dropping %d VADs shorter than %g ms", len(mine) - len(kept), MIN_VAD * 1000)
     infos = check_vads_against_audio(corpus_root, kept, progress)
+    # Only now that the list and its audio are known good does the store take shape.
+    output_dir.mkdir(parents=True, exist_ok=True)
+    write_store_description(output_dir, description)
 
     writer = _FrameWriter(output_dir / f"{name}.npy", frontend.dim)
     index_lines = []
@@ -229,6 +284,9 @@ def extract_shard(frontend: Frontend, corpus_root: str | os.PathLike, vads: list
         raise
     with atomic_open(index_path, encoding="utf-8") as out:
         out.writelines(index_lines)
+    remove_leftover_parts(output_dir, name)  # of runs killed before this one
+    if all((output_dir / f"{shard_name(s, nshards)}.index").exists() for s in range(nshards)):
+        remove_leftover_parts(output_dir, "frontend.json")
     logger.info("wrote %s: %d VADs, %d frames", name, len(index_lines), writer.rows)
     return True
 
@@ -258,6 +316,28 @@ def _frames_by_vad(frontend: Frontend, loader, group: int) -> Iterator:
             yield from flush()
     if buffer:
         yield from flush()
+
+
+def shard_problem(directory: str | os.PathLike, shard: int, nshards: int) -> str | None:
+    """What is wrong with a finished shard's files (cut short, unreadable), or None if nothing."""
+    directory = Path(directory)
+    name = shard_name(shard, nshards)
+    try:
+        frames = np.load(directory / f"{name}.npy", mmap_mode="r")
+    except FileNotFoundError:
+        return f"{name}.npy is missing"
+    except (ValueError, OSError, EOFError) as error:
+        return f"{name}.npy is damaged ({str(error).splitlines()[0][:120]})"
+    if frames.ndim != 2 or frames.dtype != np.float16:
+        return f"{name}.npy is not a float16 frame matrix"
+    try:
+        entries = _parse_index(directory / f"{name}.index")
+    except (FormatError, OSError) as error:
+        return str(error)
+    end = max((entry[4] + entry[5] for entry in entries), default=0)
+    if end != len(frames):
+        return f"{name}.index covers {end} frames but {name}.npy holds {len(frames)}"
+    return None
 
 
 class _PieceDataset(torch.utils.data.Dataset):
@@ -296,7 +376,7 @@ class FeatureStore:
         if not description_path.is_file():
             raise UserError(f"{self.directory}: not a feature store (no frontend.json); "
                             f"run utils/extract_features.py first")
-        self.description = json.loads(description_path.read_text())
+        self.description = read_store_description(self.directory)
         self.frontend = canonical_description(self.description["frontend"])
         self.frame_rate = int(self.frontend["frame_rate"])
         self.dim = int(self.frontend["dim"])
@@ -306,6 +386,11 @@ class FeatureStore:
         if missing:
             raise UserError(f"{self.directory}: feature extraction is not finished: shard(s) "
                             f"{', '.join(map(str, missing[:10]))} of {nshards} missing")
+        for shard in range(nshards):
+            problem = shard_problem(self.directory, shard, nshards)
+            if problem is not None:
+                raise UserError(f"{self.directory}: {problem}; rerun utils/extract_features.py, "
+                                f"which extracts a damaged shard again")
         self.arrays = [np.load(self.directory / f"{shard_name(s, nshards)}.npy", mmap_mode="r")
                        for s in range(nshards)]
         self.vads: dict[str, list[StoredVad]] = {}
@@ -317,16 +402,9 @@ class FeatureStore:
         self._starts = {wav: [entry.start for entry in entries] for wav, entries in self.vads.items()}
 
     def _read_index(self, path: Path, shard: int) -> None:
-        with open(path, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                fields = line.split()
-                if len(fields) != 6:
-                    raise FormatError(path, number, "expected 6 fields (<wav> <speaker> <vad start> "
-                                                    "<vad end> <first frame> <count>)")
-                wav = sys.intern(fields[0])
-                self.speakers[wav] = sys.intern(fields[1])
-                self.vads.setdefault(wav, []).append(StoredVad(
-                    float(fields[2]), float(fields[3]), shard, int(fields[4]), int(fields[5])))
+        for wav, speaker, start, end, offset, count in _parse_index(path):
+            self.speakers[wav] = speaker
+            self.vads.setdefault(wav, []).append(StoredVad(start, end, shard, offset, count))
 
     def __len__(self) -> int:
         return sum(len(entries) for entries in self.vads.values())
@@ -353,6 +431,24 @@ class FeatureStore:
         entry = self.locate(wav, start, end)
         first, last = frame_span(start - entry.start, end - entry.start, entry.count, self.frame_rate)
         return self.arrays[entry.shard][entry.offset + first:entry.offset + last]
+
+
+def _parse_index(path: Path) -> list[tuple[str, str, float, float, int, int]]:
+    """The entries of a shard's ``.index``: (wav, speaker, vad start, vad end, first frame, count)."""
+    entries = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            fields = line.split()
+            try:
+                if len(fields) != 6:
+                    raise ValueError
+                entry = (sys.intern(fields[0]), sys.intern(fields[1]), float(fields[2]), float(fields[3]),
+                         int(fields[4]), int(fields[5]))
+            except ValueError:
+                raise FormatError(path, number, "expected 6 fields (<wav> <speaker> <vad start> "
+                                                "<vad end> <first frame> <count>)") from None
+            entries.append(entry)
+    return entries
 
 
 def frame_span(start: float, end: float, count: int, frame_rate: int = 50) -> tuple[int, int]:

@@ -21,6 +21,9 @@ from typing import Iterable, Iterator, NamedTuple
 from .errors import FormatError
 from .files import atomic_open
 
+#: How every text input is read: UTF-8, a leading byte-order mark dropped.
+TEXT_ENCODING = "utf-8-sig"
+
 #: How far (seconds) a segment may stick out of its VAD before it is an error.
 VAD_TOLERANCE = 0.010
 
@@ -84,9 +87,13 @@ def format_time(seconds: float) -> str:
 
 
 def _lines(path: Path) -> Iterator[tuple[int, list[str]]]:
-    """Yield (line number, fields) for every non-blank line of ``path``."""
+    """Yield (line number, fields) for every non-blank line of ``path``.
+
+    A UTF-8 byte-order mark (which some Windows editors write) is dropped, not read into the
+    first field.
+    """
     try:
-        handle = open(path, encoding="utf-8")
+        handle = open(path, encoding=TEXT_ENCODING)
     except FileNotFoundError:
         raise FormatError(path, None, "no such file") from None
     except OSError as error:
@@ -196,7 +203,7 @@ def read_vads_of(path: str | os.PathLike) -> list[Vad]:
 
 
 def write_vad_list(path: str | os.PathLike, vads: Iterable[Vad]) -> None:
-    with atomic_open(path, encoding="utf-8") as out:
+    with atomic_open(path, single_writer=True, encoding="utf-8") as out:
         for vad in vads:
             out.write(f"{vad.wav} {vad.speaker} {format_time(vad.start)} {format_time(vad.end)}\n")
 
@@ -208,13 +215,13 @@ def format_segment(segment: Segment) -> str:
 
 
 def write_segment_list(path: str | os.PathLike, segments: Iterable[Segment]) -> None:
-    with atomic_open(path, encoding="utf-8") as out:
+    with atomic_open(path, single_writer=True, encoding="utf-8") as out:
         for segment in segments:
             out.write(format_segment(segment) + "\n")
 
 
 def write_pair_list(path: str | os.PathLike, pairs: Iterable[Pair]) -> None:
-    with atomic_open(path, encoding="utf-8") as out:
+    with atomic_open(path, single_writer=True, encoding="utf-8") as out:
         for p in pairs:
             out.write(f"{p.wav1} {p.speaker1} {format_time(p.start1)} {format_time(p.end1)} "
                       f"{p.wav2} {p.speaker2} {format_time(p.start2)} {format_time(p.end2)} "

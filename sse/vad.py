@@ -29,6 +29,7 @@ from tqdm import tqdm
 from .audio import AUDIO_EXTENSIONS, SAMPLE_RATE, AudioInfo, audio_info, find_audio_files, read_audio
 from .errors import UserError
 from .formats import Vad
+from .sharding import shard_slice  # noqa: F401  (the toolkit's one rule; tests import it from here)
 from .speakers import DEFAULT_SPEAKER_REGEX, compile_speaker_regex, speakers_of
 
 logger = logging.getLogger(__name__)
@@ -80,23 +81,6 @@ class VadSettings:
         if self.max_speech is not None and not self.max_speech > 2 * self.speech_pad + 0.1:
             raise UserError(f"max_speech {self.max_speech} s is too short "
                             f"(it must exceed twice speech_pad plus 0.1 s)")
-
-
-# ---------------------------------------------------------------------------------------------
-# Sharding
-# ---------------------------------------------------------------------------------------------
-
-def shard_slice(count: int, shard: int, nshards: int) -> slice:
-    """The contiguous block of ``count`` sorted items that shard ``shard`` (0-based) of ``nshards`` owns.
-
-    Contiguous blocks (not round-robin) so that concatenating the shards' outputs in shard
-    order gives exactly the list one unsharded run writes.
-    """
-    if nshards < 1:
-        raise UserError(f"--nshards {nshards} must be at least 1")
-    if not 0 <= shard < nshards:
-        raise UserError(f"--shard {shard} must be between 0 and --nshards - 1 = {nshards - 1}")
-    return slice(shard * count // nshards, (shard + 1) * count // nshards)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -164,7 +164,7 @@ def test_cli_mines_a_pair_list_and_resumes(mining_inputs, tmp_path):
     torch.manual_seed(1)
     save_encoder(tmp_path / "other.pt", SSEEncoder(input_dim=78), {"name": "mfcc", "dim": 78, "frame_rate": 50, "cmvn": "utterance"})
     other = [a if a != mining_inputs / "model.pt" else tmp_path / "other.pt" for a in args]
-    assert_user_error(run_script("mine_pairs.py", *other), "intermediate results of another run")
+    assert_user_error(run_script("mine_pairs.py", *other), "made from other inputs or settings", "input model")
 
 
 def test_cli_approximate_index_logs_its_recall_and_refuses_bad_settings(mining_inputs, tmp_path):
@@ -176,6 +176,6 @@ def test_cli_approximate_index_logs_its_recall_and_refuses_bad_settings(mining_i
     assert re.search(r"recall@10 against exact search, on \d+ sampled queries: 1.0000", result.stderr)
     assert read_pair_list(tmp_path / "pairs")
     # The exact run's work dir is not mixed with the approximate one's.
-    assert json.loads((tmp_path / "pairs.work" / "manifest.json").read_text())["index"] == "ivf"
+    assert json.loads((tmp_path / "pairs.work" / "manifest.json").read_text())["settings"]["index"] == "ivf"
     bad = run_script("mine_pairs.py", *args[:-2], "--nprobe", "0")
     assert bad.returncode == 2 and "--nlist and --nprobe must be at least 1" in bad.stderr

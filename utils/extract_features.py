@@ -18,10 +18,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
 
 from sse import cli  # noqa: E402
-from sse.features import check_requested_store, extract_shard, shard_name  # noqa: E402
+from sse.device import resolve_device  # noqa: E402
+from sse.features import (MIN_VAD, check_requested_store, check_vads_against_audio, extract_shard,  # noqa: E402
+                          shard_problem)
 from sse.formats import read_vads_of  # noqa: E402
 from sse.errors import UserError  # noqa: E402
-from sse.frontend import build_frontend, default_device  # noqa: E402
+from sse.frontend import build_frontend  # noqa: E402
+from sse.sharding import requested_shards  # noqa: E402
 
 logger = logging.getLogger("extract_features")
 
@@ -44,14 +47,19 @@ def main() -> None:
     if not Path(args.path_wavs).is_dir():
         raise UserError(f"{args.path_wavs}: no such corpus folder")
 
-    check_requested_store(args.output_dir, args.frontend, args.nshards, args.path_ssl, args.layer, args.cmvn)
-    shards = range(args.nshards) if args.shard is None else [args.shard]
-    todo = [s for s in shards if not (Path(args.output_dir) / f"{shard_name(s, args.nshards)}.index").exists()]
+    device = resolve_device(args.device)
+    vads = read_vads_of(args.path_vads)
+    check_requested_store(args.output_dir, args.frontend, args.nshards, args.path_ssl, args.layer, args.cmvn,
+                          vads=vads)
+    shards = requested_shards(args.shard, args.nshards)
+    todo = [s for s in shards if shard_problem(args.output_dir, s, args.nshards) is not None]
     if not todo:
         logger.info("%s: every requested shard is already finished", args.output_dir)
         return
-    vads = read_vads_of(args.path_vads)
-    frontend = build_frontend(args.frontend, args.path_ssl, args.layer, args.device or default_device(), args.cmvn)
+    # Every file and VAD of the list is checked before the store is touched: a bad line found
+    # in a later shard must not leave earlier shards made from a list the user then corrects.
+    check_vads_against_audio(args.path_wavs, [vad for vad in vads if vad.duration >= MIN_VAD])
+    frontend = build_frontend(args.frontend, args.path_ssl, args.layer, device, args.cmvn)
     for shard in todo:
         extract_shard(frontend, args.path_wavs, vads, args.output_dir, shard, args.nshards, args.num_workers)
 

@@ -27,7 +27,7 @@ from sse import cli  # noqa: E402
 from sse.evaluate import embed_segments, load_embedder, score  # noqa: E402
 from sse.files import atomic_open  # noqa: E402
 from sse.formats import read_segment_list  # noqa: E402
-from sse.frontend import default_device  # noqa: E402
+from sse.device import resolve_device  # noqa: E402
 
 logger = logging.getLogger("map_dump")
 
@@ -49,7 +49,7 @@ def main() -> None:
     cli.setup_logging()
     if args.task == "dump" and not args.output_file:
         parser.error("--task=dump needs --output_file")
-    device = args.device or default_device()
+    device = resolve_device(args.device)
 
     segments = read_segment_list(args.path_segments, require_transcriptions=args.task == "map")
     embedder, frontend = load_embedder(args.path_sse, device, args.frontend, args.path_ssl, args.layer, args.cmvn)

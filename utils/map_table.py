@@ -21,7 +21,7 @@ from sse.errors import UserError  # noqa: E402
 from sse.evaluate import embed_segments, load_embedder, score  # noqa: E402
 from sse.files import atomic_open, atomic_path  # noqa: E402
 from sse.formats import read_segment_list  # noqa: E402
-from sse.frontend import default_device  # noqa: E402
+from sse.device import resolve_device  # noqa: E402
 from sse.metrics import NAME  # noqa: E402
 
 logger = logging.getLogger("map_table")
@@ -32,6 +32,17 @@ def parse_model(text: str) -> tuple[str, str]:
     if not sep or not name or not path:
         raise argparse.ArgumentTypeError(f"expected NAME=CHECKPOINT, got {text!r}")
     return name, path
+
+
+def check_plot_format(path: str) -> None:
+    """Refuse a plot file name matplotlib cannot write, before any scoring or writing."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415
+
+    formats = FigureCanvasAgg.get_supported_filetypes()
+    suffix = Path(path).suffix.lstrip(".").lower()
+    if suffix not in formats:
+        raise UserError(f"{path}: --output_plot must end in one of "
+                        f"{', '.join('.' + name for name in sorted(formats))}")
 
 
 def plot(rows, path: str, title: str) -> None:
@@ -49,7 +60,7 @@ def plot(rows, path: str, title: str) -> None:
     axes.set_title(title, fontsize=10)
     figure.tight_layout()
     with atomic_path(path) as temporary:
-        figure.savefig(temporary, dpi=120, format=Path(path).suffix.lstrip(".") or "png")
+        figure.savefig(temporary, dpi=120, format=Path(path).suffix.lstrip(".").lower())
     plt.close(figure)
 
 
@@ -69,7 +80,9 @@ def main() -> None:
     cli.setup_logging()
     if not args.model and not args.baseline:
         parser.error("nothing to score: give --model and/or --baseline")
-    device = args.device or default_device()
+    device = resolve_device(args.device)
+    if args.output_plot:
+        check_plot_format(args.output_plot)
     segments = read_segment_list(args.path_segments, require_transcriptions=True)
 
     candidates = []

@@ -16,10 +16,9 @@ reused by a rerun, so an interrupted run resumes. ``--shard K`` only embeds shar
 cluster array job; a final run without ``--shard`` does the rest.
 """
 import argparse
-import hashlib
-import json
 import logging
 import sys
+import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
@@ -31,47 +30,60 @@ from sse.checkpoint import load_encoder, resolve_checkpoint  # noqa: E402
 from sse.embed import embed_frames, frames_from_store  # noqa: E402
 from sse.errors import UserError  # noqa: E402
 from sse.features import FeatureStore  # noqa: E402
-from sse.files import atomic_open  # noqa: E402
+from sse.files import atomic_open, remove_leftover_parts  # noqa: E402
 from sse.formats import read_segment_list, write_pair_list  # noqa: E402
-from sse.frontend import default_device  # noqa: E402
+from sse.device import resolve_device  # noqa: E402
 from sse import knn, mining  # noqa: E402
+from sse.sharding import requested_shards, shard_bounds  # noqa: E402
+from sse.stamps import claim, fingerprint  # noqa: E402
 
 logger = logging.getLogger("mine_pairs")
 
 
-def fingerprint(*paths) -> str:
-    """Identifies the inputs of a run: path, size and modification time of each file."""
-    parts = []
-    for path in paths:
-        stat = Path(path).stat()
-        parts.append(f"{Path(path).resolve()}:{stat.st_size}:{stat.st_mtime_ns}")
-    return hashlib.sha1("\n".join(parts).encode()).hexdigest()
+def claim_work_dir(work_dir: Path, manifest: dict, write: bool) -> None:
+    """Refuse a work dir holding pieces of another run; with ``write``, record this run in it.
+
+    The manifest is written only once the model and the store have loaded, so a run that fails
+    on a broken input leaves nothing that would refuse the corrected rerun (sse/stamps.py).
+    """
+    has_pieces = any(work_dir.glob("embeddings-*.npy")) or any(work_dir.glob("knn-*.npz"))
+    claim(work_dir / "manifest.json", manifest, has_pieces, str(work_dir),
+          "delete it or give another --work_dir", write=write)
 
 
-def prepare_work_dir(work_dir: Path, manifest: dict) -> None:
-    """Create the work dir, or check that it holds pieces of this same run."""
-    path = work_dir / "manifest.json"
-    if path.exists():
-        if json.loads(path.read_text()) != manifest:
-            raise UserError(f"{work_dir}: holds intermediate results of another run (other model, "
-                            f"segments or settings); delete it or give another --work_dir")
-        return
-    work_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_open(path) as out:
-        json.dump(manifest, out, indent=2)
+def shard_rows(count: int, shard: int, nshards: int) -> int:
+    begin, end = shard_bounds(count, shard, nshards)
+    return end - begin
 
 
-def shard_bounds(count: int, shard: int, nshards: int) -> tuple[int, int]:
-    return shard * count // nshards, (shard + 1) * count // nshards
+def load_piece(path: Path, rows: int, columns: int | None = None) -> dict | None:
+    """The arrays of a finished work piece, or None if it is missing, damaged or of another shape."""
+    try:
+        loaded = np.load(path, mmap_mode="r")  # an .npy is only mapped: checking it reads no data
+        if isinstance(loaded, np.ndarray):
+            arrays = {"embeddings": loaded}
+        else:
+            with loaded:
+                arrays = {name: loaded[name] for name in loaded.files}
+    except FileNotFoundError:
+        return None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+        logger.warning("%s is damaged (%s); computing it again", path, str(error).splitlines()[0][:120])
+        return None
+    if any(len(array) != rows or (columns is not None and array.shape[1:] != (columns,)) for array in arrays.values()):
+        logger.warning("%s does not have the expected shape; computing it again", path)
+        return None
+    return arrays
 
 
 def embedding_path(work_dir: Path, shard: int, nshards: int) -> Path:
     return work_dir / f"embeddings-{shard:05d}-of-{nshards:05d}.npy"
 
 
-def embed_shards(args, segments, shards, work_dir, device) -> None:
+def embed_shards(args, segments, shards, work_dir, device, manifest) -> None:
     """Embed the shards not done yet; the model and the store are loaded once, if needed at all."""
-    todo = [shard for shard in shards if not embedding_path(work_dir, shard, args.nshards).exists()]
+    todo = [shard for shard in shards if load_piece(embedding_path(work_dir, shard, args.nshards),
+                                                    shard_rows(len(segments), shard, args.nshards)) is None]
     if len(todo) < len(shards):
         logger.info("%d of %d embedding shards already done", len(shards) - len(todo), len(shards))
     if not todo:
@@ -79,6 +91,8 @@ def embed_shards(args, segments, shards, work_dir, device) -> None:
     loaded = load_encoder(args.path_sse, device)
     store = FeatureStore(args.features)
     store.require_frontend(loaded.frontend, f"the model {loaded.path}")
+    work_dir.mkdir(parents=True, exist_ok=True)
+    claim_work_dir(work_dir, manifest, write=True)
     for shard in todo:
         begin, end = shard_bounds(len(segments), shard, args.nshards)
         part = segments[begin:end]
@@ -140,16 +154,18 @@ def main() -> None:
         parser.error("--k must be at least 2 (the first neighbour is usually the query itself)")
     if (args.nlist is not None and args.nlist < 1) or args.nprobe < 1:
         parser.error("--nlist and --nprobe must be at least 1")
-    device = args.device or default_device()
+    device = resolve_device(args.device)
 
     segments = read_segment_list(args.path_segments)
     checkpoint = resolve_checkpoint(args.path_sse)
     work_dir = Path(args.work_dir or f"{args.output}.work")
-    prepare_work_dir(work_dir, {"segments": fingerprint(args.path_segments), "model": fingerprint(checkpoint),
-                                "nshards": args.nshards, "pca_dim": args.pca_dim, "k": args.k, "seed": args.seed,
-                                **index_settings(args)})
-    shards = list(range(args.nshards)) if args.shard is None else [args.shard]
-    embed_shards(args, segments, shards, work_dir, device)
+    manifest = {"inputs": {"segments": fingerprint(args.path_segments), "model": fingerprint(checkpoint),
+                           "features": fingerprint(args.features) if Path(args.features).is_dir() else None},
+                "settings": {"nshards": args.nshards, "pca_dim": args.pca_dim, "max_pca_fit": args.max_pca_fit,
+                             "k": args.k, "seed": args.seed, **index_settings(args)}}
+    claim_work_dir(work_dir, manifest, write=False)
+    shards = requested_shards(args.shard, args.nshards)
+    embed_shards(args, segments, shards, work_dir, device, manifest)
     if args.shard is not None:
         return
 
@@ -161,16 +177,17 @@ def main() -> None:
     from tqdm import tqdm  # noqa: PLC0415
     for shard in tqdm(range(args.nshards), desc="k-NN", unit="shard", disable=args.nshards == 1):
         path = work_dir / f"knn-{shard:05d}-of-{args.nshards:05d}.npz"
-        if not path.exists():
+        saved = load_piece(path, shard_rows(len(vectors), shard, args.nshards), args.k)
+        if saved is None or set(saved) != {"similarities", "ids"}:
             if index is None:
                 index = build_searcher(args, vectors, device)
             begin, end = shard_bounds(len(vectors), shard, args.nshards)
             found = index.search(vectors[begin:end], args.k)
             with atomic_open(path, "wb") as out:
                 np.savez(out, similarities=found[0], ids=found[1])
-        with np.load(path) as saved:
-            similarities.append(saved["similarities"])
-            ids.append(saved["ids"])
+            saved = {"similarities": found[0], "ids": found[1]}
+        similarities.append(saved["similarities"])
+        ids.append(saved["ids"])
     table, similarities, ids = mining.SegmentTable.of(segments), np.concatenate(similarities), np.concatenate(ids)
     report = mining.similarity_report(embeddings, table, similarities, ids, args.nms_overlap)
     logger.info("%s", report)
@@ -183,6 +200,8 @@ def main() -> None:
     if len(mined.first) == 0:
         raise UserError("no pair survived the filters (is the segment list tiny, or all from one file?)")
     write_pair_list(args.output, mining.as_pair_list(segments, mined))
+    for piece in [*work_dir.glob("*.npy"), *work_dir.glob("*.npz"), work_dir / "manifest.json", Path(args.output)]:
+        remove_leftover_parts(piece.parent, piece.name)  # of runs killed before this one
     logger.info("wrote %s: %d pairs, threshold %.2f, %d of %d segments covered as queries (%.0f%%)",
                 args.output, len(mined.first), mined.threshold, mined.queries_covered, len(segments),
                 100 * mined.queries_covered / len(segments))

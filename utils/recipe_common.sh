@@ -39,8 +39,9 @@ BENCHMARK=${SSE_BENCHMARK-$SSE_ROOT/sse_benchmark/demo-ngrams-subset}
 EXP=${SSE_EXP:-exp}
 NUM_WORKERS=${SSE_NUM_WORKERS:-2}
 SEED=${SSE_SEED:-1}
-if [ -n "${SSE_DEVICE:-}" ]; then DEVICE=$SSE_DEVICE
-else DEVICE=$("$PY" -c "import torch; print('cuda' if torch.cuda.is_available() else 'cpu')"); fi
+# SSE_DEVICE is checked against what torch has (sse/device.py): a CUDA request on a CPU-only
+# torch is one error line here, not a failure inside fairseq-train.
+DEVICE=$(cd "$SSE_ROOT" && "$PY" -m sse.device ${SSE_DEVICE:+"$SSE_DEVICE"}) || exit 2
 case $FRONTEND in
   wav2vec2) FEATURE_TAG=wav2vec2-layer$LAYER ;;
   mfcc|fbank) FEATURE_TAG=$FRONTEND ;;
@@ -69,7 +70,39 @@ frontend_args() {
   return 0
 }
 
+# stage_stamp STAGE (--dir OUT | --file OUT) [--input NAME=PATH]... [--setting NAME=VALUE]...
+# Records what makes a stage's output, and refuses (one error line, exit 2) to go on with an
+# output that holds results made from other inputs or settings, or by another stage.
+stage_stamp() {
+  local stage=$1; shift
+  "$PY" "$SSE_ROOT/utils/stage_stamp.py" --stage "$stage" "$@" || exit 2
+}
+
+# The training schedule as stamp settings (same defaults and overrides as train()).
+schedule_settings() {  # MAX_EPOCH PATIENCE EPOCH_UPDATES PAIRS_PER_BATCH
+  echo "--setting max_epoch=${SSE_MAX_EPOCH:-$1} --setting patience=${SSE_PATIENCE:-$2}"
+  echo "--setting epoch_updates=${SSE_EPOCH_UPDATES:-$3} --setting pairs_per_batch=${SSE_PAIRS_PER_BATCH:-$4}"
+}
+
+# What every training stage depends on besides its own lists.
+common_settings() {
+  echo --setting "frontend=$FRONTEND" --setting "cmvn=$CMVN" --setting "seed=$SEED" --input "benchmark=$BENCHMARK"
+  [ "$FRONTEND" = wav2vec2 ] && echo --setting "layer=$LAYER" --input "path_ssl=$PATH_SSL"
+  return 0
+}
+
+# Refuse SSE_OUT pointing at a folder another stage made (one SSE_OUT exported for all stages).
+check_out() {  # OUT STAGE
+  if [ -n "${SSE_OUT:-}" ] && [ -f "$1/stamp.json" ] && ! grep -q "\"stage\": \"$2\"" "$1/stamp.json"; then
+    die "SSE_OUT=$SSE_OUT already holds the output of another stage; SSE_OUT names one stage's folder: set it for one run only, or unset it (stages then go to \$SSE_EXP/init, iterN, gold)"
+  fi
+}
+
 ensure_segments() {
+  # A list the user gave (no stamp beside it) is an input; one this recipe made is checked
+  # against what made it.
+  if [ -s "$SEGMENTS" ] && [ ! -f "$SEGMENTS.stamp" ]; then log "segments: $SEGMENTS"; return; fi
+  stage_stamp segments --file "$SEGMENTS" --input "vads=$VADS" --setting "max_segments=$MAX_SEGMENTS"
   if [ -s "$SEGMENTS" ]; then log "segments: $SEGMENTS"; return; fi
   log "segments: making $SEGMENTS from $VADS"
   "$PY" "$SSE_ROOT/utils/make_segments.py" "$VADS" "$SEGMENTS" --max_segments "$MAX_SEGMENTS"
@@ -105,17 +138,27 @@ train() {
   mkdir -p "$out"
   [ -f "$out/checkpoint_last.pt" ] && log "training: resuming $out from checkpoint_last.pt"
   log "training: $out (up to $max_epoch epochs of $epoch_updates updates, $pairs pairs a batch, patience $patience)"
-  local status
+  local status log_start
+  log_start=1  # this run's lines of train.log start here
+  if [ -f "$out/train.log" ]; then log_start=$(( $(wc -l < "$out/train.log") + 1 )); fi
   set +e  # keep fairseq-train's own exit status, whatever the log filter finds
   fairseq-train "$ls" --user-dir "$SSE_ROOT/sse" "$@" "${validation[@]}" \
     --arch sse --criterion nt_xent --optimizer adam --lr 1e-4 --adam-betas "(0.9, 0.999)" --weight-decay 0 \
     --lr-scheduler fixed --batch-size 1 --max-epoch "$max_epoch" --patience "$patience" \
     --epoch-updates "$epoch_updates" --pairs-per-batch "$pairs" --save-dir "$out" --no-epoch-checkpoints \
     --log-format simple --log-interval "${SSE_LOG_INTERVAL:-50}" --num-workers "$NUM_WORKERS" --seed "$SEED" \
-    "${device[@]}" ${SSE_EXTRA_ARGS:-} 2>&1 | tee -a "$out/train.log" | grep --line-buffered -E "\| (train|valid) \||error|Error"
+    "${device[@]}" ${SSE_EXTRA_ARGS:-} 2>&1 | tee -a "$out/train.log" \
+    | grep --line-buffered -E "\| (train|valid) \||error|Error" | grep --line-buffered -v "^error: "
   status=${PIPESTATUS[0]}
   set -e
-  [ "$status" = 0 ] || die "fairseq-train failed (exit status $status); see $out/train.log"
+  if [ "$status" != 0 ]; then
+    # A user error inside fairseq-train (sse/plugin/reporting.py) is its own "error:" line.
+    local reason
+    reason=$(tail -n "+$log_start" "$out/train.log" | grep -a "^error: " | tail -n 1)
+    [ -z "$reason" ] || { echo "$reason" >&2; exit 2; }
+    reason=$(tail -n "+$log_start" "$out/train.log" | grep -a "^fairseq-train: error: " | tail -n 1)
+    die "fairseq-train failed (exit status $status)${reason:+: ${reason#fairseq-train: error: }}; see $out/train.log"
+  fi
   [ -f "$out/checkpoint_best.pt" ] || die "fairseq-train wrote no $out/checkpoint_best.pt; see $out/train.log"
   touch "$out/training_done"
 }

@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sse.cli import run, setup_logging  # noqa: E402
 from sse.errors import UserError  # noqa: E402
 from sse.formats import write_vad_list  # noqa: E402
+from sse.sharding import check_shard_arguments  # noqa: E402
 from sse.vad import BACKENDS, DEFAULT_SPEAKER_REGEX, VadSettings, list_corpus, vad_corpus  # noqa: E402
 
 logger = logging.getLogger("vad")
@@ -61,8 +62,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                       help="worker processes, one CPU core each (default %(default)s)")
     work.add_argument("--nshards", type=int, default=1,
                       help="split the sorted file list into this many contiguous shards (default %(default)s)")
-    work.add_argument("--shard", type=int, default=0,
-                      help="which shard to process, 0 .. nshards-1 (default %(default)s)")
+    work.add_argument("--shard", type=int, default=None,
+                      help="which shard to process, 0 .. nshards-1 (default: all of them, so the "
+                           "whole corpus)")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     return parser.parse_args(argv)
 
@@ -73,8 +75,11 @@ def main(argv=None) -> None:
     settings = VadSettings(backend=args.backend, threshold=args.threshold, min_speech=args.min_speech,
                            min_silence=args.min_silence, speech_pad=args.speech_pad,
                            max_speech=args.max_speech, pyannote_model=args.pyannote_model)
-    wavs, speakers = list_corpus(args.path_wavs, args.speaker_regex, args.shard, args.nshards)
-    if args.nshards > 1:
+    check_shard_arguments(args.shard, args.nshards)
+    # Every shard in turn, into one list, is the whole corpus (sse/sharding.py).
+    shard, nshards = (0, 1) if args.shard is None else (args.shard, args.nshards)
+    wavs, speakers = list_corpus(args.path_wavs, args.speaker_regex, shard, nshards)
+    if nshards > 1:
         logger.info("shard %d of %d: files %s .. %s", args.shard, args.nshards, wavs[0], wavs[-1])
 
     began = time.perf_counter()

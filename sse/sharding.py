@@ -1,0 +1,37 @@
+"""The one rule for splitting work into shards (``--nshards N --shard K``), used by every script.
+
+Shard ``K`` of ``N`` owns the contiguous block ``[K * count // N, (K + 1) * count // N)`` of the
+items, in list order. Contiguous blocks (not round-robin) mean that concatenating the shards'
+outputs in shard order gives exactly what one unsharded run gives. Three items over two shards
+split as ``{0}``, ``{1, 2}``.
+
+Without ``--shard``, a script does every shard, one after the other.
+"""
+from __future__ import annotations
+
+from .errors import UserError
+
+
+def check_shard_arguments(shard: int | None, nshards: int) -> None:
+    """Refuse ``--nshards`` below 1 and a ``--shard`` outside ``0 .. nshards - 1``."""
+    if nshards < 1:
+        raise UserError(f"--nshards {nshards} must be at least 1")
+    if shard is not None and not 0 <= shard < nshards:
+        raise UserError(f"--shard {shard} must be between 0 and --nshards - 1 = {nshards - 1}")
+
+
+def shard_bounds(count: int, shard: int, nshards: int) -> tuple[int, int]:
+    """``(begin, end)`` of the block of ``count`` items that shard ``shard`` of ``nshards`` owns."""
+    check_shard_arguments(shard, nshards)
+    return shard * count // nshards, (shard + 1) * count // nshards
+
+
+def shard_slice(count: int, shard: int, nshards: int) -> slice:
+    """:func:`shard_bounds` as a slice."""
+    return slice(*shard_bounds(count, shard, nshards))
+
+
+def requested_shards(shard: int | None, nshards: int) -> list[int]:
+    """The shards a run does: ``[shard]``, or all of them when no ``--shard`` is given."""
+    check_shard_arguments(shard, nshards)
+    return list(range(nshards)) if shard is None else [shard]
