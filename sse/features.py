@@ -167,7 +167,7 @@ class _FrameWriter:
 def check_vads_against_audio(corpus_root: str | os.PathLike, vads: Iterable[Vad],
                              progress: bool = True) -> dict:
     """Check every file exists and every VAD lies inside its file; return ``{wav: AudioInfo}``."""
-    from tqdm import tqdm  # noqa: PLC0415
+    from .progress import tqdm  # noqa: PLC0415
 
     infos: dict = {}
     for vad in tqdm(vads, desc="checking audio", unit="vad", disable=not progress, leave=False):
@@ -184,7 +184,7 @@ def extract_shard(frontend: Frontend, corpus_root: str | os.PathLike, vads: list
                   output_dir: str | os.PathLike, shard: int = 0, nshards: int = 1,
                   num_workers: int = 2, progress: bool = True) -> bool:
     """Compute and store the frames of shard ``shard`` of ``vads``; False if it was already done."""
-    from tqdm import tqdm  # noqa: PLC0415
+    from .progress import tqdm  # noqa: PLC0415
 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)

@@ -25,10 +25,7 @@ from .errors import UserError
 
 logger = logging.getLogger(__name__)
 
-FRAME_RATE = 50
-DEFAULT_WAV2VEC2 = "pretrained/wav2vec_small.pt"
-DEFAULT_LAYER = 8
-FRONTENDS = ("wav2vec2", "mfcc", "fbank")
+from .defaults import DEFAULT_LAYER, DEFAULT_WAV2VEC2, FRAME_RATE, FRONTENDS  # noqa: F401  (re-exported)
 
 
 class Frontend:
