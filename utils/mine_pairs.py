@@ -14,7 +14,6 @@ Intermediate results go to ``--work_dir`` (default: OUTPUT.work) in ``--nshards`
 reused by a rerun, so an interrupted run resumes. ``--shard K`` only embeds shard K, for a
 cluster array job; a final run without ``--shard`` does the rest.
 """
-import argparse
 import hashlib
 import json
 import logging
@@ -25,15 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone
 
 import numpy as np  # noqa: E402
 
-from sse import cli  # noqa: E402
-from sse.checkpoint import load_encoder, resolve_checkpoint  # noqa: E402
-from sse.embed import embed_frames, frames_from_store  # noqa: E402
+from sse import cli, defaults  # noqa: E402
 from sse.errors import UserError  # noqa: E402
-from sse.features import FeatureStore  # noqa: E402
 from sse.files import atomic_open  # noqa: E402
-from sse.formats import read_segment_list, write_pair_list  # noqa: E402
-from sse.frontend import default_device  # noqa: E402
-from sse import mining  # noqa: E402
 
 logger = logging.getLogger("mine_pairs")
 
@@ -75,6 +68,10 @@ def embed_shards(args, segments, shards, work_dir, device) -> None:
         logger.info("%d of %d embedding shards already done", len(shards) - len(todo), len(shards))
     if not todo:
         return
+    from sse.checkpoint import load_encoder  # noqa: PLC0415
+    from sse.embed import embed_frames, frames_from_store  # noqa: PLC0415
+    from sse.features import FeatureStore  # noqa: PLC0415
+
     loaded = load_encoder(args.path_sse, device)
     store = FeatureStore(args.features)
     store.require_frontend(loaded.frontend, f"the model {loaded.path}")
@@ -87,30 +84,44 @@ def embed_shards(args, segments, shards, work_dir, device) -> None:
             np.save(out, embeddings.astype(np.float16))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--path_segments", required=True, help="segment list to mine (the training segments)")
+def build_parser() -> cli.Parser:
+    parser = cli.Parser(description=__doc__)
+    parser.add_argument("--path_segments", required=True, aliases=["--segments"],
+                        help="segment list to mine (the training segments)")
     parser.add_argument("--features", required=True, help="feature store holding the segments' VADs")
-    parser.add_argument("--path_sse", required=True, help="SSE checkpoint (file, or dir with checkpoint_best.pt)")
-    parser.add_argument("--output", required=True, help="pair list to write")
-    parser.add_argument("--work_dir", default=None, help="intermediate results (default: OUTPUT.work)")
-    parser.add_argument("--nshards", type=int, default=1, help="pieces the embedding and k-NN work is split into")
-    parser.add_argument("--shard", type=int, default=None, help="only embed this shard, then stop")
-    parser.add_argument("--k", type=int, default=mining.K, help="neighbours searched per segment")
-    parser.add_argument("--pca_dim", type=int, default=mining.PCA_DIM)
-    parser.add_argument("--max_pca_fit", type=int, default=mining.MAX_PCA_FIT, help="rows the PCA is fitted on")
-    parser.add_argument("--nms_overlap", type=float, default=mining.NMS_OVERLAP)
-    parser.add_argument("--coverage", type=float, default=mining.COVERAGE,
-                        help="share of segments that must keep a pair as queries")
-    parser.add_argument("--batch_size", type=int, default=256)
-    parser.add_argument("--device", default=None, help="cpu, cuda ... (default: cuda if available)")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    cli.setup_logging()
-    if args.nshards < 1 or (args.shard is not None and not 0 <= args.shard < args.nshards):
-        parser.error("need --nshards >= 1 and 0 <= --shard < --nshards")
-    if args.k < 2:
-        parser.error("--k must be at least 2 (the first neighbour is usually the query itself)")
+    parser.add_argument("--path_sse", required=True, help="SSE checkpoint (file, or folder with checkpoint_best.pt)")
+    parser.add_argument("--output", required=True, output="file", help="pair list to write")
+    parser.add_argument("--work_dir", default=None, output="dir", help="intermediate results (default: OUTPUT.work)")
+    cli.add_shard_arguments(parser, "only embed this shard, then stop",
+                            "pieces the embedding and k-NN work is split into")
+    mine = parser.add_argument_group("mining (SPEC step 7)")
+    mine.add_argument("--k", type=cli.integer(2), default=defaults.K,
+                      help="neighbours searched per segment (the first is usually the query itself)")
+    mine.add_argument("--pca_dim", type=cli.integer(1), default=defaults.PCA_DIM, help="PCA dimensions")
+    mine.add_argument("--max_pca_fit", type=cli.integer(2), default=defaults.MAX_PCA_FIT,
+                      help="rows the PCA is fitted on")
+    mine.add_argument("--nms_overlap", type=cli.real(0, 1), default=defaults.NMS_OVERLAP,
+                      help="neighbours overlapping a better one by more than this (IoU) are dropped")
+    mine.add_argument("--coverage", type=cli.real(0, 1, above=True), default=defaults.COVERAGE,
+                      help="share of segments that must keep a pair as queries")
+    cli.add_batch_size_argument(parser)
+    cli.add_device_argument(parser)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the PCA's subsample")
+    return parser
+
+
+def main(argv=None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    cli.check_shards(parser, args)
+    cli.setup_logging(args)
+    if args.work_dir is None:
+        cli.check_output(f"{args.output}.work", "dir", "--work_dir")
+    from sse import mining  # noqa: PLC0415
+    from sse.checkpoint import resolve_checkpoint  # noqa: PLC0415
+    from sse.formats import read_segment_list, write_pair_list  # noqa: PLC0415
+    from sse.frontend import default_device  # noqa: PLC0415
+
     device = args.device or default_device()
 
     segments = read_segment_list(args.path_segments)
@@ -129,7 +140,7 @@ def main() -> None:
     del embeddings
     index = None
     similarities, ids = [], []
-    from tqdm import tqdm  # noqa: PLC0415
+    from sse.progress import tqdm  # noqa: PLC0415
     for shard in tqdm(range(args.nshards), desc="k-NN", unit="shard", disable=args.nshards == 1):
         path = work_dir / f"knn-{shard:05d}-of-{args.nshards:05d}.npz"
         if not path.exists():
