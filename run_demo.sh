@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job, one command: the whole method on the bundled demo corpus, CPU-sized.
 #
-#   bash run_demo.sh            # results in demo_run/ (results.md, map.png, one folder a model)
+#   bash run_demo.sh            # results in demo_run/ (results.md, map.png, curves.png, one folder a model)
 #
 # From the corpus and its VAD list: segments, MFCC features, stage 1 (augmentation), two k-NN
 # iterations, the weakly supervised model; then the exact MAP of the mean-pooled frames and of
@@ -14,6 +14,7 @@
 #   40 updates an epoch instead of 200/1000; at most 6 epochs (patience 2) per model;
 #   stage-1 batches of 10 s of speech instead of 20 s; 20,000 training segments.
 set -euo pipefail
+case " $* " in *" --help "*|*" -h "*) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0 ;; esac
 cd "$(dirname "$0")"
 started=$(date +%s)
 export SSE_FRONTEND=mfcc SSE_EXP=${SSE_EXP:-demo_run} SSE_DEVICE=${SSE_DEVICE:-cpu}
@@ -32,7 +33,10 @@ bash launch_gold.sh "$LS"
 
 python3 utils/map_table.py --path_wavs "$LS" --path_segments sse_benchmark/demo-ngrams-subset \
   --features "$SSE_EXP/features/mfcc/benchmark" --baseline \
-  --model "stage 1 (augmentation)=$SSE_EXP/init" --model "k-NN iteration 1=$SSE_EXP/iter1" \
-  --model "k-NN iteration 2=$SSE_EXP/iter2" --model "weakly supervised=$SSE_EXP/gold" \
+  --path_sse "stage 1 (augmentation)=$SSE_EXP/init" --path_sse "k-NN iteration 1=$SSE_EXP/iter1" \
+  --path_sse "k-NN iteration 2=$SSE_EXP/iter2" --path_sse "weakly supervised=$SSE_EXP/gold" \
   --output_table "$SSE_EXP/results.md" --output_plot "$SSE_EXP/map.png" --device "$SSE_DEVICE" 2>/dev/null
-echo "table: $SSE_EXP/results.md   plot: $SSE_EXP/map.png   ($(( ($(date +%s) - started) / 60 )) min $(( ($(date +%s) - started) % 60 )) s)"
+python3 utils/plot_training.py --quiet --output "$SSE_EXP/curves.png" --title "demo: loss and validation MAP per epoch" \
+  --log "stage 1=$SSE_EXP/init/train.log" --log "k-NN 1=$SSE_EXP/iter1/train.log" \
+  --log "k-NN 2=$SSE_EXP/iter2/train.log" --log "weakly supervised=$SSE_EXP/gold/train.log"
+echo "table: $SSE_EXP/results.md   plots: $SSE_EXP/map.png $SSE_EXP/curves.png   ($(( ($(date +%s) - started) / 60 )) min $(( ($(date +%s) - started) % 60 )) s)"
