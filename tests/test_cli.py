@@ -156,33 +156,43 @@ OUTPUTS = {"map_dump.py": ("--output", "out.npy"), "extract_features.py": ("--ou
            "search.py": ("--output", "found"), "make_demo_corpus.py": (None, "corpus")}
 
 
+def run_in_process(script, argv, capsys):
+    """Run a script's main as ``python utils/SCRIPT`` would, in this process (no interpreter start)."""
+    module = load_script(script)
+    with pytest.raises(SystemExit) as exit:
+        cli.run(lambda: module.main([str(arg) for arg in argv]))
+    captured = capsys.readouterr()
+    return subprocess.CompletedProcess([script, *argv], exit.value.code, captured.out, captured.err)
+
+
 def output_args(script, path):
     option, _ = OUTPUTS[script]
     return [option, str(path)] if option else [str(path)]
 
 
 @pytest.mark.parametrize("script, bad, message", BAD_NUMBERS)
-def test_numeric_options_are_validated(tmp_path, script, bad, message):
+def test_numeric_options_are_validated(tmp_path, capsys, script, bad, message):
     out = tmp_path / OUTPUTS[script][1]
-    result = run_script(script, *REQUIRED[script], *output_args(script, out), *bad)
+    result = run_in_process(script, [*REQUIRED[script], *output_args(script, out), *bad], capsys)
     one_line_error(result, message)
     assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("script", sorted(OUTPUTS))
-def test_unwritable_outputs_are_refused_before_any_work(tmp_path, script):
+def test_unwritable_outputs_are_refused_before_any_work(tmp_path, capsys, script):
     # The inputs do not exist: a refusal that names the output proves the check came first.
     (tmp_path / "a_file").write_text("x")
     folder = tmp_path / "a_folder"
     folder.mkdir()
     below_a_file = tmp_path / "a_file" / "sub" / OUTPUTS[script][1]
-    one_line_error(run_script(script, *REQUIRED[script], *output_args(script, below_a_file)),
+    one_line_error(run_in_process(script, [*REQUIRED[script], *output_args(script, below_a_file)], capsys),
                    "cannot be created", "is a file, not a folder")
     if script not in ("extract_features.py", "make_demo_corpus.py"):  # their output is a folder
-        one_line_error(run_script(script, *REQUIRED[script], *output_args(script, folder)), "is a folder")
+        one_line_error(run_in_process(script, [*REQUIRED[script], *output_args(script, folder)], capsys),
+                       "is a folder")
     else:
-        one_line_error(run_script(script, *REQUIRED[script], *output_args(script, tmp_path / "a_file")),
-                       "is not a folder")
+        one_line_error(run_in_process(script, [*REQUIRED[script], *output_args(script, tmp_path / "a_file")],
+                                      capsys), "is not a folder")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "a_folder"]
     assert list(folder.iterdir()) == []
 
@@ -203,6 +213,14 @@ def test_check_output_accepts_a_folder_still_to_make(tmp_path):
     cli.check_output(tmp_path / "new" / "deeper" / "x.txt")
     cli.check_output(tmp_path / "new" / "store", "dir")
     assert list(tmp_path.iterdir()) == []  # checked, nothing made
+
+
+def test_a_real_process_gives_one_line_too(tmp_path):
+    result = run_script("mine_pairs.py", *REQUIRED["mine_pairs.py"], "--output", tmp_path / "pairs", "--pca_dim", "0")
+    one_line_error(result, "--pca_dim: 0 is out of range")
+    result = run_script("vad.py", "--path_wavs", "W", "--output", tmp_path)
+    one_line_error(result, "is a folder")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_wrong_extensions_are_refused_before_any_work(tmp_path):

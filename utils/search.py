@@ -19,7 +19,8 @@ cosine similarity. A query never returns itself: its own row, or for a ``--queri
 any searched row of the same file and times. When the queries and the searched rows are
 labelled (7th field), the last line is the precision at k: the share of the k neighbours that
 carry the query's label, averaged over the labelled queries whose label occurs among the
-searched rows. Search is FAISS IndexFlatIP on CPU, a chunked matrix product on a GPU.
+searched rows. Search is FAISS IndexFlatIP on CPU, or a chunked matrix product on the GPU
+(--device cuda, or by default when a model is loaded and CUDA is there).
 """
 import sys
 from pathlib import Path
@@ -66,15 +67,18 @@ def main(argv=None) -> None:
     from sse.errors import UserError  # noqa: PLC0415
     from sse.files import atomic_open  # noqa: PLC0415
     from sse.formats import format_segment_or_span, read_segments  # noqa: PLC0415
-    from sse.frontend import default_device  # noqa: PLC0415
     from sse.search import nearest, parse_rows, precision_at_k  # noqa: PLC0415
 
     logger = logging.getLogger("search")
-    device = args.device or default_device()
+    # Searching a dump needs no torch: FAISS on CPU unless --device names a GPU.
+    device = args.device
 
     def embedder(recorded: dict | None = None):
+        nonlocal device
         from sse.api import load  # noqa: PLC0415
+        from sse.frontend import default_device  # noqa: PLC0415
 
+        device = device or str(default_device())
         if args.path_sse is not None:
             return load(args.path_sse, device, batch_size=args.batch_size)
         model = (recorded or {}).get("model") or {}
@@ -115,7 +119,7 @@ def main(argv=None) -> None:
             where.setdefault((segment.wav, segment.start, segment.end), []).append(row)
         exclude = [where.get((s.wav, s.start, s.end), []) for s in query_segments]
 
-    found = nearest(database, query_vectors, args.k, exclude, device)
+    found = nearest(database, query_vectors, args.k, exclude, device or "cpu")
     lines = []
     for number, (segment, scores, ids) in enumerate(zip(query_segments, found.similarities, found.ids)):
         lines.append(f"# query {number}: {format_segment_or_span(segment)}")
