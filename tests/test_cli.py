@@ -18,6 +18,23 @@ SCRIPTS = ["vad.py", "make_segments.py", "extract_features.py", "transcribe_time
            "plot_training.py"]
 
 
+@pytest.fixture(autouse=True)
+def restore_logging():
+    """Scripts run in this process set up logging; undo it so later tests see pytest's own."""
+    import logging
+
+    from sse import progress
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    for handler in root.handlers[:]:
+        if handler not in handlers:
+            root.removeHandler(handler)
+    root.setLevel(level)
+    progress.configure(quiet=False)
+
+
 def load_script(name: str):
     spec = importlib.util.spec_from_file_location(f"script_{name[:-3]}", REPO / "utils" / name)
     module = importlib.util.module_from_spec(spec)
@@ -252,3 +269,37 @@ def test_recipes_answer_help_without_doing_work(tmp_path, recipe):
     assert result.returncode == 0, result.stderr
     assert "bash " in result.stdout and result.stderr == ""
     assert list(tmp_path.iterdir()) == []
+
+
+def test_console_entry_points_name_existing_scripts():
+    """setup.py's sse-* commands call sse.commands, which runs utils/<script>.py (shipped as sse_utils)."""
+    import re
+
+    from sse import commands
+
+    setup = (REPO / "setup.py").read_text()
+    entries = dict(re.findall(r'"(sse-[a-z-]+)=sse\.commands:([a-z_]+)"', setup))
+    assert set(entries) == set(commands.COMMANDS) and len(entries) >= 10
+    for command, function in entries.items():
+        assert callable(getattr(commands, function)), command
+        assert (REPO / "utils" / f"{commands.COMMANDS[command]}.py").is_file(), command
+    assert 'package_dir={"sse_utils": "utils"}' in setup and (REPO / "utils" / "__init__.py").is_file()
+
+
+def test_a_command_runs_its_script(tmp_path, monkeypatch, capsys):
+    """sse.commands runs the script module as __main__ with the command's own argv."""
+    import types
+
+    from sse import commands
+
+    package = types.ModuleType("sse_utils")
+    package.__path__ = [str(REPO / "utils")]
+    monkeypatch.setitem(sys.modules, "sse_utils", package)
+    (tmp_path / "vads").write_text("a.wav s 0 0.5\n")
+    monkeypatch.setattr(sys, "argv", ["sse-segments", str(tmp_path / "vads"), str(tmp_path / "out"), "--quiet"])
+    commands.segments()
+    assert (tmp_path / "out").read_text().splitlines()[0] == "a.wav s 0 0.5 0 0.16"
+    monkeypatch.setattr(sys, "argv", ["sse-segments"])
+    with pytest.raises(SystemExit) as exit:
+        commands.segments()
+    assert exit.value.code == 2 and "see sse-segments --help" in capsys.readouterr().err
