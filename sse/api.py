@@ -47,10 +47,11 @@ class Embedder:
 
     # -- what map_dump.py embeds -------------------------------------------------------------
     def embed_segments(self, segments: str | os.PathLike | Sequence[Segment], corpus_root: str | os.PathLike = ".",
-                       features: str | os.PathLike | None = None) -> np.ndarray:
+                       features: str | os.PathLike | None = None, progress: bool = False) -> np.ndarray:
         """(N, dim) float32, rows in list order: a segment list (path or parsed), ``<wav> <start>
         <end>`` lines allowed; wav paths relative to ``corpus_root``; frames from the feature
-        store ``features`` if given, else computed with the context rule."""
+        store ``features`` if given, else computed with the context rule. ``progress``: show
+        progress (tqdm on a terminal, log lines otherwise)."""
         from .embed import embed_frames, frames_from_store, frames_on_the_fly  # noqa: PLC0415
         from .features import FeatureStore  # noqa: PLC0415
 
@@ -64,8 +65,8 @@ class Embedder:
             store.require_frontend(self.frontend.describe(), f"front-end {self.frontend.name}")
             items = frames_from_store(store, segments)
         else:
-            items = frames_on_the_fly(self.frontend, corpus_root, segments, progress=False)
-        return embed_frames(self.encoder, items, len(segments), self.batch_size, self.device, progress=False)
+            items = frames_on_the_fly(self.frontend, corpus_root, segments, progress=progress)
+        return embed_frames(self.encoder, items, len(segments), self.batch_size, self.device, progress=progress)
 
     def embed_files(self, spans: Iterable[tuple[str | os.PathLike, float | None, float | None]]) -> np.ndarray:
         """(N, dim): one row per ``(audio file, start, end)`` (None: the file's start or end)."""

@@ -99,7 +99,7 @@ def main(argv=None) -> None:
         segments = read_segments(args.path_segments)
         model = embedder()
         logger.info("embedding %d segments of %s with %s", len(segments), args.path_segments, model.path)
-        database = model.embed_segments(segments, args.path_wavs or ".", args.features)
+        database = model.embed_segments(segments, args.path_wavs or ".", args.features, progress=True)
 
     if args.query_rows is not None:
         rows = parse_rows(args.query_rows, len(database))
@@ -113,7 +113,7 @@ def main(argv=None) -> None:
         if description is not None and model.frontend.describe() != description["model"].get("frontend"):
             logger.warning("the queries' front-end %s differs from the one the dump recorded %s",
                            model.frontend.describe(), description["model"].get("frontend"))
-        query_vectors = model.embed_segments(query_segments, corpus, args.features)
+        query_vectors = model.embed_segments(query_segments, corpus, args.features, progress=True)
         where: dict = {}
         for row, segment in enumerate(segments):
             where.setdefault((segment.wav, segment.start, segment.end), []).append(row)
