@@ -30,19 +30,33 @@ def _log_bar_class():
     from tqdm import tqdm as base  # noqa: PLC0415
 
     class LogProgress(base):
-        """A tqdm that logs ``desc: n/total [elapsed<remaining, rate]`` instead of drawing."""
+        """A tqdm that logs a plain progress line instead of drawing."""
 
         def __init__(self, *args, **kwargs):
             kwargs.update(file=io.StringIO(), mininterval=LOG_EVERY, maxinterval=LOG_EVERY, miniters=0,
-                          dynamic_ncols=False, ncols=None, leave=True,
-                          bar_format="{desc}: {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]")
+                          dynamic_ncols=False, ncols=None, leave=True)
             self._logged = -1
             super().__init__(*args, **kwargs)
+
+        def line(self) -> str:
+            """``desc: n/total unit [elapsed, remaining left]``; fractional counts to 3 digits."""
+            def count(value):
+                return f"{value:.3g}" if isinstance(value, float) and not value.is_integer() else f"{int(value)}"
+
+            elapsed = self.format_dict["elapsed"]
+            text = f"{self.desc}: {count(self.n)}"
+            if self.total:
+                text += f"/{count(self.total)}"
+            text += f" {self.unit} [{self.format_interval(elapsed)}"
+            if self.total and self.n > 0 and elapsed > 0:
+                left = max(0.0, (self.total - self.n) * elapsed / self.n)
+                text += f", {self.format_interval(left)} left"
+            return text + "]"
 
         def display(self, msg=None, pos=None):
             if msg is None and self.n > 0 and self.n != self._logged:
                 self._logged = self.n
-                logger.info(self.format_meter(**self.format_dict).replace("/?", ""))
+                logger.info(self.line())
             return True
 
         def close(self):

@@ -303,3 +303,24 @@ def test_a_command_runs_its_script(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as exit:
         commands.segments()
     assert exit.value.code == 2 and "see sse-segments --help" in capsys.readouterr().err
+
+
+def test_progress_is_a_log_line_off_a_terminal_and_nothing_when_quiet(caplog):
+    import logging
+
+    from sse import progress
+
+    caplog.set_level(logging.INFO, logger="progress")
+    for _ in progress.tqdm(range(3), desc="frames", unit="vad"):
+        pass
+    bar = progress.tqdm(total=0.25, desc="features", unit="h")
+    bar.update(0.25)
+    bar.close()
+    messages = [record.getMessage() for record in caplog.records if record.name == "progress"]
+    assert messages[-2].startswith("frames: 3/3 vad [") and messages[-1].startswith("features: 0.25/0.25 h [")
+    assert not any("\r" in m or "\x1b[" in m for m in messages)
+    caplog.clear()
+    progress.configure(quiet=True)
+    for _ in progress.tqdm(range(3), desc="frames"):
+        pass
+    assert not [record for record in caplog.records if record.name == "progress"]
