@@ -30,7 +30,7 @@ from .errors import UserError
 
 #: Third-party loggers whose INFO lines are noise to a user (faiss reports, at INFO, every
 #: optional CPU build it fails to load before the one that works).
-NOISY_LOGGERS = ("faiss.loader", "faiss", "matplotlib", "PIL", "numexpr", "fairseq.tasks.text_to_speech")
+NOISY_LOGGERS = ("faiss.loader", "faiss", "matplotlib", "PIL", "numexpr", "onnx_ir", "onnxscript", "torch.onnx")
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):

@@ -97,7 +97,7 @@ def export_onnx(encoder: SSEEncoder, path: str | os.PathLike) -> None:
     module = PortableEncoder(encoder.float().eval())
     frames, lengths = example_inputs(module.input_dim)
     batch, time = torch.export.Dim("batch", min=1), torch.export.Dim("time", min=2)
-    quiet = [logging.getLogger(name) for name in ("torch.onnx", "torch.export", "onnxscript")]
+    quiet = [logging.getLogger(name) for name in ("torch.onnx", "torch.export", "onnxscript", "onnx_ir")]
     levels = [logger.level for logger in quiet]
     for logger in quiet:
         logger.setLevel(logging.ERROR)
