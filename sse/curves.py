@@ -88,6 +88,10 @@ def plot_curves(runs: Sequence[tuple[str, Sequence[Epoch]]], path: str | os.Path
             points = [(e.epoch, e.valid_map) for e in epochs if e.valid_map is not None]
             if points:
                 axes[0][1].plot(*zip(*points), "-o", color=colour, markersize=3, label=name)
+    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415
+
+    for axis in axes[0]:
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     loss_axes.set_xlabel("epoch")
     loss_axes.set_ylabel("NT-Xent loss")
     loss_axes.legend(fontsize=7)
