@@ -82,10 +82,10 @@ def test_search_script_on_a_dump_matches_brute_force(tmp_path):
     sims, ids = brute_force(embeddings, embeddings[[0, 10, 59]], 4, [[0], [10], [59]])
     expected = []
     for number, row in enumerate([0, 10, 59]):
-        expected.append(f"# query {number}: {format_segment_or_span(segments[row])}")
+        expected.append(f"# query {number} (row {row}): {format_segment_or_span(segments[row])}")
         expected += [f"{format_segment_or_span(segments[i])} {s:.6f}" for i, s in zip(ids[number], sims[number])]
-    assert lines[0] == "# query 0: w0.wav s0 0 9 0 0.5 L0"
-    assert lines[5] == "# query 1: plain.wav 1 1.5"
+    assert lines[0] == "# query 0 (row 0): w0.wav s0 0 9 0 0.5 L0"
+    assert lines[5] == "# query 1 (row 10): plain.wav 1 1.5"
     assert [line.rsplit(" ", 1)[0] for line in lines] == [line.rsplit(" ", 1)[0] for line in expected]
     got = [float(line.rsplit(" ", 1)[1]) for line in lines if not line.startswith("#")]
     np.testing.assert_allclose(got, sims.ravel(), atol=2e-6)

@@ -13,7 +13,8 @@ segment list of their own (``--queries``), embedded with the same model.
     python utils/search.py --path_sse pretrained/demo_unsup --path_wavs training_data/demo \\
         --path_segments sse_benchmark/demo-ngrams-subset --query_rows all --k 10 --output neighbours.txt
 
-Output: for each query a line ``# query <n>: <its segment>``, then its k neighbours, most
+Output: for each query a line ``# query <n> (row <r>): <its segment>`` (no row for --queries),
+then its k neighbours, most
 similar first, each as its segment-list line (or ``<wav> <start> <end>``) followed by the
 cosine similarity. A query never returns itself: its own row, or for a ``--queries`` segment
 any searched row of the same file and times. When the queries and the searched rows are
@@ -106,6 +107,7 @@ def main(argv=None) -> None:
         query_segments = [segments[row] for row in rows]
         query_vectors = np.asarray(database[rows], dtype=np.float32)
         exclude = [[row] for row in rows]
+        labels = [f" (row {row})" for row in rows]
     else:
         query_segments = read_segments(args.queries)
         corpus = args.path_wavs or (description or {}).get("corpus") or "."
@@ -118,11 +120,12 @@ def main(argv=None) -> None:
         for row, segment in enumerate(segments):
             where.setdefault((segment.wav, segment.start, segment.end), []).append(row)
         exclude = [where.get((s.wav, s.start, s.end), []) for s in query_segments]
+        labels = [""] * len(query_segments)
 
     found = nearest(database, query_vectors, args.k, exclude, device or "cpu")
     lines = []
     for number, (segment, scores, ids) in enumerate(zip(query_segments, found.similarities, found.ids)):
-        lines.append(f"# query {number}: {format_segment_or_span(segment)}")
+        lines.append(f"# query {number}{labels[number]}: {format_segment_or_span(segment)}")
         lines += [f"{format_segment_or_span(segments[i])} {score:.6f}" for score, i in zip(scores, ids) if i >= 0]
     precision = precision_at_k(found.ids, [s.transcription for s in query_segments],
                                [s.transcription for s in segments], exclude)
