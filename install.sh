@@ -12,7 +12,25 @@ cd "$(dirname "$0")"
 dev=0
 [ "${1:-}" = "--dev" ] && dev=1
 PY=${PYTHON:-python3}
-pip_install() { "$PY" -m pip install --quiet "$@"; }
+# pip install, quiet. fairseq declares torchaudio, which is left out on purpose (nothing here uses
+# it, and the registry's build does not load beside a CPU torch), so pip's resolver ends later
+# installs with an "ERROR: ... fairseq-fixed requires torchaudio" block. That block alone is
+# dropped; any other conflict is shown as pip wrote it.
+pip_install() {
+  local log status
+  log=$(mktemp)
+  "$PY" -m pip install --quiet "$@" 2>"$log" && status=0 || status=$?
+  if grep -q "requires torchaudio" "$log" &&
+     ! grep -v -e "^ERROR: pip's dependency resolver does not currently take into account" \
+               -e "^fairseq[-a-z]* [0-9.]* requires torchaudio" "$log" | grep -q "requires\|ERROR"; then
+    grep -v -e "^ERROR: pip's dependency resolver does not currently take into account" \
+            -e "^fairseq[-a-z]* [0-9.]* requires torchaudio" "$log" >&2 || true
+  else
+    cat "$log" >&2
+  fi
+  rm -f "$log"
+  return "$status"
+}
 
 if [ "$dev" = 1 ] && command -v apt-get >/dev/null; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -46,8 +64,6 @@ if ! "$PY" -c "import faiss" 2>/dev/null; then
 fi
 
 echo "== sse"
-# pip may warn that fairseq wants torchaudio: it is left out on purpose (nothing here uses it,
-# and the registry's build does not load beside a CPU torch).
 if [ "$dev" = 1 ]; then pip_install -e ".[dev,align]"; else pip_install -e .; fi
 check='import sse, fairseq, faiss, torch; print("sse", sse.__version__, "| torch", torch.__version__, "| fairseq", fairseq.__version__, "| cuda", torch.cuda.is_available())'
 if ! report=$("$PY" -c "$check" 2>/tmp/sse_install_check.$$); then

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job, one command: the whole method on the bundled demo corpus, CPU-sized.
 #
-#   bash run_demo.sh            # results in demo_run/ (results.md, map.png, one folder a model)
+#   bash run_demo.sh            # results in demo_run/ (results.md, map.png, curves.png, one folder a model)
 #
 # From the corpus and its VAD list: segments, MFCC features, stage 1 (augmentation), two k-NN
 # iterations, the weakly supervised model; then the exact MAP of the mean-pooled frames and of
@@ -9,6 +9,7 @@
 # bar chart. Takes about 15 minutes on 2 CPU cores. Rerunning skips finished stages; delete
 # demo_run/ to start over. The small setting is described in utils/small_run.sh.
 set -euo pipefail
+case " $* " in *" --help "*|*" -h "*) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0 ;; esac
 cd "$(dirname "$0")"
 started=$(date +%s)
 export SSE_BENCHMARK=${SSE_BENCHMARK-sse_benchmark/demo-ngrams-subset}

@@ -38,6 +38,7 @@ class LoadedEncoder(NamedTuple):
     frontend: dict
     info: dict
     path: Path
+    dtype: torch.dtype = torch.float32  # of the stored weights (the encoder itself is float32)
 
 
 def resolve_checkpoint(path: str | os.PathLike) -> Path:
@@ -116,7 +117,9 @@ def load_encoder(path: str | os.PathLike, device="cpu") -> LoadedEncoder:
     except (TypeError, ValueError, RuntimeError) as error:
         raise UserError(f"{path}: encoder weights do not match its recorded architecture "
                         f"({str(error).splitlines()[0][:200]})") from None
-    return LoadedEncoder(encoder.to(device).eval(), canonical_description(frontend), dict(info), path)
+    stored = {v.dtype for v in encoder_state.values() if v.is_floating_point()}
+    dtype = stored.pop() if len(stored) == 1 else torch.float32
+    return LoadedEncoder(encoder.to(device).eval(), canonical_description(frontend), dict(info), path, dtype)
 
 
 def save_encoder(path: str | os.PathLike, encoder: SSEEncoder, frontend: dict, info: dict | None = None,

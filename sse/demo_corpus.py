@@ -42,7 +42,7 @@ from typing import Iterable
 
 import numpy as np
 import soundfile
-from tqdm import tqdm
+from .progress import tqdm
 
 from .alignments import Alignments, FileAlignment, write_alignment_file
 from .audio import SAMPLE_RATE, read_audio

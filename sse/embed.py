@@ -32,7 +32,7 @@ def frames_on_the_fly(frontend: Frontend, corpus_root: str | os.PathLike, segmen
     Every file and VAD is checked before the first frame is computed, so a bad list fails
     before any work (or output).
     """
-    from tqdm import tqdm  # noqa: PLC0415
+    from .progress import tqdm  # noqa: PLC0415
 
     by_vad: dict = {}
     for index, segment in enumerate(segments):
@@ -67,7 +67,7 @@ def embed_frames(encoder: torch.nn.Module, items: Iterable[tuple[int, np.ndarray
     Items are buffered and sorted by length before batching, so little compute goes to padding.
     The encoder is put in eval mode for the call and restored afterwards.
     """
-    from tqdm import tqdm  # noqa: PLC0415
+    from .progress import tqdm  # noqa: PLC0415
 
     if device is None:
         device = next(encoder.parameters(), torch.empty(0)).device

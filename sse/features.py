@@ -222,7 +222,7 @@ class _FrameWriter:
 def check_vads_against_audio(corpus_root: str | os.PathLike, vads: Iterable[Vad],
                              progress: bool = True) -> dict:
     """Check every file exists and every VAD lies inside its file; return ``{wav: AudioInfo}``."""
-    from tqdm import tqdm  # noqa: PLC0415
+    from .progress import tqdm  # noqa: PLC0415
 
     infos: dict = {}
     for vad in tqdm(vads, desc="checking audio", unit="vad", disable=not progress, leave=False):
@@ -242,7 +242,7 @@ def extract_shard(frontend: Frontend, corpus_root: str | os.PathLike, vads: list
 
     ``group`` VADs at a time go through the front-end together (default: :func:`vad_group`).
     """
-    from tqdm import tqdm  # noqa: PLC0415
+    from .progress import tqdm  # noqa: PLC0415
 
     output_dir = Path(output_dir)
     description = store_description(frontend, nshards, vads)

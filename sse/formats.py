@@ -173,6 +173,40 @@ def read_segment_list(path: str | os.PathLike, allow_empty: bool = False,
     return _not_empty(path, segments, allow_empty, "segment list")
 
 
+SPAN_FIELDS = "<wav> <start> <end>"
+#: The speaker field of a segment read from a plain span line (no speaker given).
+NO_SPEAKER = "-"
+
+
+def read_segments(path: str | os.PathLike, allow_empty: bool = False,
+                  require_transcriptions: bool = False) -> list[Segment]:
+    """Read segments to embed: segment-list lines, or plain spans ``<wav> <start> <end>``.
+
+    Embedding needs neither a speaker nor VAD times, so a span line becomes a segment whose VAD
+    is the span itself (the rule SPEC gives for lists without VAD times) and whose speaker is
+    :data:`NO_SPEAKER`. Lines of both kinds may be mixed.
+    """
+    path = Path(path)
+    segments = [parse_segment_or_span(fields, path, line, require_transcriptions)
+                for line, fields in _lines(path)]
+    return _not_empty(path, segments, allow_empty, "segment list")
+
+
+def parse_segment_or_span(fields: list[str], path, line: int | None,
+                          require_transcription: bool = False) -> Segment:
+    """One line of :func:`read_segments`, already split into fields."""
+    if len(fields) == 3:
+        fields = [fields[0], NO_SPEAKER, fields[1], fields[2], fields[1], fields[2]]
+    elif len(fields) not in (6, 7):
+        raise FormatError(path, line, f"expected 6 or 7 fields ({SEGMENT_FIELDS}) or 3 ({SPAN_FIELDS}), "
+                                      f"found {len(fields)}")
+    segment = _parse_segment(path, line, fields)
+    if require_transcription and segment.transcription is None:
+        raise FormatError(path, line, "this segment has no transcription (7th field); "
+                                      "MAP needs every segment labelled")
+    return segment
+
+
 def read_pair_list(path: str | os.PathLike, allow_empty: bool = False) -> list[Pair]:
     """Read a mined pair list: two ``<wav> <speaker> <start> <end>`` groups and a similarity."""
     path = Path(path)
@@ -212,6 +246,15 @@ def format_segment(segment: Segment) -> str:
     line = (f"{segment.wav} {segment.speaker} {format_time(segment.vad_start)} "
             f"{format_time(segment.vad_end)} {format_time(segment.start)} {format_time(segment.end)}")
     return line if segment.transcription is None else f"{line} {segment.transcription}"
+
+
+def format_segment_or_span(segment: Segment) -> str:
+    """A segment as :func:`read_segments` reads it back: ``<wav> <start> <end>`` when it has no
+    speaker and its VAD is itself (a plain span), else the segment-list line."""
+    if (segment.speaker == NO_SPEAKER and segment.transcription is None
+            and (segment.vad_start, segment.vad_end) == (segment.start, segment.end)):
+        return f"{segment.wav} {format_time(segment.start)} {format_time(segment.end)}"
+    return format_segment(segment)
 
 
 def write_segment_list(path: str | os.PathLike, segments: Iterable[Segment]) -> None:

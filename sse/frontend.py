@@ -25,15 +25,8 @@ from .errors import UserError
 
 logger = logging.getLogger(__name__)
 
-FRAME_RATE = 50
-DEFAULT_WAV2VEC2 = "pretrained/wav2vec_small.pt"
-DEFAULT_LAYER = 8
-FRONTENDS = ("wav2vec2", "mfcc", "fbank")
-CMVN_MODES = ("utterance", "none")
-# Kaldi features carry the channel and the speaker's level in their means (c0 above all); a
-# LayerNorm over each frame cannot remove that, and stage 1 collapses on raw MFCCs. wav2vec 2.0
-# frames are used as the paper does, unnormalised.
-DEFAULT_CMVN = {"wav2vec2": "none", "mfcc": "utterance", "fbank": "utterance"}
+from .defaults import (CMVN_MODES, DEFAULT_CMVN, DEFAULT_LAYER, DEFAULT_WAV2VEC2, FRAME_RATE,  # noqa: F401
+                       FRONTENDS)  # (re-exported)
 
 
 def apply_cmvn(frames: torch.Tensor) -> torch.Tensor:

@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
-from tqdm import tqdm
+from .progress import tqdm
 
 from .alignments import Alignments, FileAlignment
 from .audio import AUDIO_EXTENSIONS, END_TOLERANCE, audio_info, find_audio_files

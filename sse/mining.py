@@ -30,11 +30,7 @@ from .health import EmbeddingHealth, embedding_health
 
 logger = logging.getLogger(__name__)
 
-K = 10
-PCA_DIM = 128
-MAX_PCA_FIT = 1_000_000
-NMS_OVERLAP = 0.40
-COVERAGE = 0.50
+from .defaults import COVERAGE, K, MAX_PCA_FIT, NMS_OVERLAP, PCA_DIM  # noqa: E402,F401  (re-exported)
 THRESHOLD_STEP = 0.01
 TOLERANCE = 1e-6  # float32 similarities: 0.9 is stored as 0.89999998
 

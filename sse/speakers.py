@@ -1,8 +1,10 @@
-"""Speaker ids from file paths: a regular expression on the path relative to the corpus root."""
+"""Speaker ids from file paths (relative to the corpus root): by a regular expression, by the
+file's parent folder, or one speaker per file."""
 from __future__ import annotations
 
 import re
 import sys
+from pathlib import PurePosixPath
 from typing import Iterable, Sequence
 
 from .errors import UserError
@@ -64,3 +66,31 @@ def speakers_from_regex(paths: Iterable[str], pattern: str = DEFAULT_SPEAKER_REG
     paths = list(paths)
     return {path: sys.intern(speaker)
             for path, speaker in zip(paths, speakers_of(paths, compile_speaker_regex(pattern)))}
+
+
+#: How ``utils/vad.py --speakers`` names speakers: a regex on the path (LibriSpeech by
+#: default), the name of the folder holding the file, or the file itself (its path without
+#: the extension), for corpora whose files each hold one unknown speaker.
+SPEAKER_SOURCES = ("regex", "folder", "file")
+
+
+def speakers_by(wavs: Sequence[str], source: str = "regex", pattern: str = DEFAULT_SPEAKER_REGEX) -> list[str]:
+    """Speaker ids of ``wavs`` (paths relative to the corpus root) by one of :data:`SPEAKER_SOURCES`."""
+    if source == "regex":
+        return speakers_of(wavs, compile_speaker_regex(pattern))
+    if source not in SPEAKER_SOURCES:
+        raise UserError(f"unknown speaker source {source!r} (choose from {', '.join(SPEAKER_SOURCES)})")
+    speakers = []
+    for wav in wavs:
+        if any(character.isspace() for character in wav):
+            raise UserError(f"{wav}: the path contains whitespace, which the VAD list format "
+                            "(space-separated fields) cannot hold; rename the file")
+        path = PurePosixPath(wav)
+        if source == "folder":
+            if len(path.parts) < 2:
+                raise UserError(f"{wav}: the file is directly in the corpus root, so it has no parent "
+                                "folder to name its speaker; use --speakers file or regex")
+            speakers.append(sys.intern(path.parent.name))
+        else:
+            speakers.append(sys.intern(str(path.with_suffix(""))))
+    return speakers

@@ -36,7 +36,7 @@ import re
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
+from .progress import tqdm
 
 from .alignments import Alignments, FileAlignment, Interval
 from .errors import FormatError, UserError

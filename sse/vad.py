@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
-from tqdm import tqdm
+from .progress import tqdm
 
 from .audio import AUDIO_EXTENSIONS, SAMPLE_RATE, AudioInfo, audio_info, find_audio_files, read_audio
 from .errors import UserError
 from .formats import Vad
 from .sharding import shard_slice  # noqa: F401  (the toolkit's one rule; tests import it from here)
-from .speakers import DEFAULT_SPEAKER_REGEX, compile_speaker_regex, speakers_of
+from .speakers import DEFAULT_SPEAKER_REGEX, compile_speaker_regex, speakers_by
 
 logger = logging.getLogger(__name__)
 
@@ -262,18 +262,20 @@ class VadReport(NamedTuple):
 
 
 def list_corpus(root: str | os.PathLike, speaker_regex: str = DEFAULT_SPEAKER_REGEX,
-                shard: int = 0, nshards: int = 1) -> tuple[list[str], list[str]]:
+                shard: int = 0, nshards: int = 1, speakers_from: str = "regex") -> tuple[list[str], list[str]]:
     """The audio files under ``root`` (relative, sorted) of one shard, and their speakers.
 
-    The speaker regex is checked against every file of the corpus, not only the shard, so that
-    all tasks of an array job fail alike and before any work.
+    ``speakers_from`` is one of :data:`sse.speakers.SPEAKER_SOURCES` (``speaker_regex`` is used
+    with ``"regex"``). Speakers are checked for every file of the corpus, not only the shard, so
+    that all tasks of an array job fail alike and before any work.
     """
-    regex = compile_speaker_regex(speaker_regex)
+    if speakers_from == "regex":
+        compile_speaker_regex(speaker_regex)  # a bad regex fails before the corpus is listed
     wavs = find_audio_files(root)
     if not wavs:
         raise UserError(f"{root}: no audio files found below this folder "
                         f"(looked for {', '.join(AUDIO_EXTENSIONS)})")
-    speakers = speakers_of(wavs, regex)
+    speakers = speakers_by(wavs, speakers_from, speaker_regex)
     block = shard_slice(len(wavs), shard, nshards)
     if block.start == block.stop:
         raise UserError(f"{root}: shard {shard} of {nshards} gets no files (the folder holds "

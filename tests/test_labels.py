@@ -464,8 +464,8 @@ def test_make_benchmark_cli_resolves_textgrid_paths(librispeech_like, tmp_path):
 
 @pytest.mark.parametrize("extra, fragments", [
     (["--speaker_regex", r"^(spk\d+)/"], ["finds no speaker id"]),
-    (["--max_per_label", "1"], ["max_per_label must be at least 2"]),
-    (["--vads", "VADS", "--speaker_regex", "x"], ["either --vads"]),
+    (["--max_per_label", "1"], ["--max_per_label: 1 is out of range"]),
+    (["--vads", "VADS", "--speaker_regex", "x"], ["either --path_vads"]),
     (["--vads", "BADVADS"], ["badvads.txt:1", "expected 4 fields"]),
 ])
 def test_make_benchmark_cli_bad_input(librispeech_like, extra, fragments):

@@ -114,5 +114,5 @@ def test_bad_checkpoints_and_mismatches(word_corpus, random_models, tmp_path):
                       "gives 160-dim frames but the model", "expects 78")
     assert_user_error(run_script("map_dump.py", "--path_wavs", word_corpus.root, "--path_segments",
                                  word_corpus.segments, "--task=dump", "--baseline", "mean"),
-                      "--task=dump needs --output_file")
+                      "--task=dump needs --output")
     assert not (tmp_path / "out.npy").exists()

@@ -69,6 +69,8 @@ def test_the_three_scripts_train_mine_and_score(slice_lists, tmp_path):
     losses = epoch_losses(init / "train.log")
     assert len(losses) == 3 and losses[-1] < losses[0]
     assert 0 < benchmark_map(slice_lists, init) <= 1
+    assert (init / "curves.png").stat().st_size > 0  # loss and MAP per epoch
+    assert list((init / "tensorboard").rglob("events.out.tfevents.*"))
 
     run_recipe("iteration.sh", LS, init / "checkpoint_best.pt", env=env)
     iter1 = tmp_path / "iter1"

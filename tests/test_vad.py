@@ -416,3 +416,24 @@ def test_vad_finds_the_aligned_words_of_the_demo_corpus(detector):
     if edge_time >= 1.0:
         assert edge_time_inside <= 0.6 * edge_time, \
             f"{edge_time_inside / edge_time:.1%} of the silence around the words is inside VAD regions"
+
+
+def test_speakers_by_folder_or_one_per_file(tmp_path):
+    from sse.speakers import speakers_by
+
+    wavs = ["alice/a.wav", "alice/b.flac", "sessions/bob/c.wav"]
+    assert speakers_by(wavs, "folder") == ["alice", "alice", "bob"]
+    assert speakers_by(wavs, "file") == ["alice/a", "alice/b", "sessions/bob/c"]
+    assert speakers_by(["x/1-2-3.wav"], "regex") == ["1"]
+    with pytest.raises(UserError, match="directly in the corpus root"):
+        speakers_by(["top.wav"], "folder")
+    with pytest.raises(UserError, match="whitespace"):
+        speakers_by(["my folder/a.wav"], "file")
+    # list_corpus applies the choice to a real tree, whatever the file names are.
+    for name in ("alice/take 1", "alice/take2", "bob/x"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+    soundfile.write(tmp_path / "alice" / "take2.wav", np.zeros(1600, dtype=np.float32), SAMPLE_RATE)
+    soundfile.write(tmp_path / "bob" / "x.wav", np.zeros(1600, dtype=np.float32), SAMPLE_RATE)
+    assert list_corpus(tmp_path, speakers_from="folder") == (["alice/take2.wav", "bob/x.wav"], ["alice", "bob"])
+    with pytest.raises(UserError, match="finds no speaker id"):
+        list_corpus(tmp_path)  # the LibriSpeech default does not fit these names

@@ -6,62 +6,67 @@ cropped back to the VAD; VADs under 40 ms are dropped. Features are stored as fl
 shards with a plain-text index (see ``sse/features.py``); finished shards are skipped, so an
 interrupted run resumes, and ``--shard/--nshards`` split the work over a cluster array job.
 
-    python utils/extract_features.py --path_wavs $LS --path_vads vads --output_dir feats \\
+    python utils/extract_features.py --path_wavs $LS --path_vads vads --output feats \\
         --frontend wav2vec2 --path_ssl pretrained/wav2vec_small.pt --layer 8 --nshards 8
     python utils/extract_features.py ... --frontend mfcc          # no weights needed
 """
-import argparse
-import logging
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
 
 from sse import cli  # noqa: E402
-from sse.device import resolve_device  # noqa: E402
-from sse.features import (MIN_VAD, check_requested_store, check_vads_against_audio, extract_shard,  # noqa: E402
-                          shard_problem)
-from sse.formats import read_vads_of  # noqa: E402
-from sse.errors import UserError  # noqa: E402
-from sse.frontend import build_frontend  # noqa: E402
-from sse.sharding import requested_shards  # noqa: E402
-
-logger = logging.getLogger("extract_features")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> cli.Parser:
+    parser = cli.Parser(description=__doc__)
     parser.add_argument("--path_wavs", required=True, help="corpus root the list's wav paths are relative to")
-    parser.add_argument("--path_vads", required=True,
+    parser.add_argument("--path_vads", required=True, aliases=["--vads"],
                         help="VAD list (or a segment list: its distinct VADs are used)")
-    parser.add_argument("--output_dir", required=True, help="feature store directory")
+    parser.add_argument("--output", required=True, aliases=["--output_dir"], output="dir",
+                        help="feature store folder")
     cli.add_frontend_arguments(parser)
-    parser.add_argument("--shard", type=int, default=None, help="only this shard (default: all, in turn)")
-    parser.add_argument("--nshards", type=int, default=1, help="number of shards the list is split into")
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    parser.add_argument("--num_workers", type=int, default=2, help="audio-reading processes")
-    args = parser.parse_args()
-    cli.setup_logging()
-    if args.nshards < 1 or (args.shard is not None and not 0 <= args.shard < args.nshards):
-        parser.error("need --nshards >= 1 and 0 <= --shard < --nshards")
+    cli.add_shard_arguments(parser, "only this shard (default: all, in turn)",
+                            "number of shards the list is split into")
+    cli.add_device_argument(parser)
+    parser.add_argument("--num_workers", type=cli.integer(0), default=2, aliases=["--jobs"],
+                        help="audio-reading processes (0: read in the main process)")
+    return parser
+
+
+def main(argv=None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    cli.check_shards(parser, args)
+    cli.setup_logging(args)
+    import logging  # noqa: PLC0415
+
+    from sse.device import resolve_device  # noqa: PLC0415
+    from sse.errors import UserError  # noqa: PLC0415
+    from sse.features import (MIN_VAD, check_requested_store, check_vads_against_audio,  # noqa: PLC0415
+                              extract_shard, shard_problem)
+    from sse.formats import read_vads_of  # noqa: PLC0415
+    from sse.frontend import build_frontend  # noqa: PLC0415
+    from sse.sharding import requested_shards  # noqa: PLC0415
+
     if not Path(args.path_wavs).is_dir():
         raise UserError(f"{args.path_wavs}: no such corpus folder")
 
     device = resolve_device(args.device)
     vads = read_vads_of(args.path_vads)
-    check_requested_store(args.output_dir, args.frontend, args.nshards, args.path_ssl, args.layer, args.cmvn,
+    check_requested_store(args.output, args.frontend, args.nshards, args.path_ssl, args.layer, args.cmvn,
                           vads=vads)
     shards = requested_shards(args.shard, args.nshards)
-    todo = [s for s in shards if shard_problem(args.output_dir, s, args.nshards) is not None]
+    todo = [s for s in shards if shard_problem(args.output, s, args.nshards) is not None]
     if not todo:
-        logger.info("%s: every requested shard is already finished", args.output_dir)
+        logging.getLogger("extract_features").info("%s: every requested shard is already finished", args.output)
         return
     # Every file and VAD of the list is checked before the store is touched: a bad line found
     # in a later shard must not leave earlier shards made from a list the user then corrects.
     check_vads_against_audio(args.path_wavs, [vad for vad in vads if vad.duration >= MIN_VAD])
     frontend = build_frontend(args.frontend, args.path_ssl, args.layer, device, args.cmvn)
     for shard in todo:
-        extract_shard(frontend, args.path_wavs, vads, args.output_dir, shard, args.nshards, args.num_workers)
+        extract_shard(frontend, args.path_wavs, vads, args.output, shard, args.nshards, args.num_workers)
 
 
 if __name__ == "__main__":

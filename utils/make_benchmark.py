@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build a phone n-gram benchmark segment list (for MAP) from forced alignments.
 
-    python utils/make_benchmark.py --alignments ALIGNMENTS --output OUT [--vads VADS]
+    python utils/make_benchmark.py --alignments ALIGNMENTS --output OUT [--path_vads VADS]
         [--path_wavs DIR] [--speaker_regex REGEX] [--min_duration 0.16] [--max_duration 0.96]
         [--max_gap 0.05] [--max_per_label N] [--max_segments N] [--seed 0] [--keep_stress]
 
@@ -14,7 +14,7 @@ of a label, drawn at random (--seed) across as many speakers as possible; --max_
 keeps whole labels, in random order, up to that many segments. OUT is a 7-field segment list
 sorted by wav path and time. The rules are documented in ``sse/labels.py``.
 
-Speakers and VAD fields: with --vads, each segment gets its speaker and VAD times from the
+Speakers and VAD fields: with --path_vads, each segment gets its speaker and VAD times from the
 VAD of the list that contains it (segments inside no VAD are dropped). Without, a segment's
 VAD times are its own and the speaker comes from --speaker_regex searched in the file's path
 (group ``speaker``, else group 1); the default reads LibriSpeech names,
@@ -29,74 +29,76 @@ $LS/dev-clean/1272/128104/1272-128104-0000.flac, then
         --output sse_benchmark/dev-clean-ngrams --max_per_label 20 --seed 0
 
 TextGrid paths carry no audio extension: --path_wavs finds each file's audio (and is needed
-unless --vads names the audio paths). The toolkit's alignment file (``sse/alignments.py``)
+unless --path_vads names the audio paths). The toolkit's alignment file (``sse/alignments.py``)
 already names audio paths and needs neither. Exact MAP compares all N^2 pairs of segments:
 --max_segments keeps N small enough for the evaluation budget at hand.
 """
 from __future__ import annotations
 
-import argparse
-import logging
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sse.alignments import load_alignments  # noqa: E402
-from sse.cli import run, setup_logging  # noqa: E402
-from sse.errors import UserError  # noqa: E402
-from sse.formats import read_vad_list, write_segment_list  # noqa: E402
-from sse.speakers import DEFAULT_SPEAKER_REGEX, speakers_from_regex  # noqa: E402
-from sse.labels import (MAX_DURATION, MAX_GAP, MIN_DURATION,  # noqa: E402
-                        BenchmarkConfig, build_benchmark, resolve_audio_paths,
-                        wav_paths_need_resolving)
-
-logger = logging.getLogger("make_benchmark")
+from sse import cli  # noqa: E402
+from sse.speakers import DEFAULT_SPEAKER_REGEX  # noqa: E402
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> cli.Parser:
+    from sse.labels import MAX_DURATION, MAX_GAP, MIN_DURATION  # noqa: PLC0415  (numpy, no torch)
+
+    parser = cli.Parser(description=__doc__)
     parser.add_argument("--alignments", required=True,
                         help="the toolkit's alignment file, or a folder of MFA TextGrids")
-    parser.add_argument("--output", required=True, help="benchmark segment list to write")
-    parser.add_argument("--vads", default=None,
+    parser.add_argument("--output", required=True, output="file", help="benchmark segment list to write")
+    parser.add_argument("--path_vads", aliases=["--vads"], default=None,
                         help="VAD list: segments take their speaker and VAD times from it")
     parser.add_argument("--path_wavs", default=None,
                         help="corpus root, to find the audio file of each TextGrid")
-    parser.add_argument("--speaker_regex", "--speakers_from_regex", dest="speaker_regex",
-                        default=None,
-                        help="without --vads: regex giving a file's speaker from its path "
+    parser.add_argument("--speaker_regex", aliases=["--speakers_from_regex"], default=None,
+                        help="without --path_vads: regex giving a file's speaker from its path "
                              f"(default, LibriSpeech: {DEFAULT_SPEAKER_REGEX})")
-    parser.add_argument("--min_duration", type=float, default=MIN_DURATION,
-                        help="shortest span, seconds (default %(default)s)")
-    parser.add_argument("--max_duration", type=float, default=MAX_DURATION,
-                        help="longest span, seconds (default %(default)s)")
-    parser.add_argument("--max_gap", type=float, default=MAX_GAP,
-                        help="longest silence between consecutive phones of a span, seconds "
-                             "(default %(default)s)")
-    parser.add_argument("--max_per_label", type=int, default=None,
-                        help="keep at most this many tokens of a label (>= 2; default: all)")
-    parser.add_argument("--max_segments", type=int, default=None,
+    parser.add_argument("--min_duration", type=cli.real(0, above=True), default=MIN_DURATION,
+                        help="shortest span, seconds")
+    parser.add_argument("--max_duration", type=cli.real(0, above=True), default=MAX_DURATION,
+                        help="longest span, seconds")
+    parser.add_argument("--max_gap", type=cli.real(0), default=MAX_GAP,
+                        help="longest silence between consecutive phones of a span, seconds")
+    parser.add_argument("--max_per_label", type=cli.integer(2), default=None,
+                        help="keep at most this many tokens of a label (default: all)")
+    parser.add_argument("--max_segments", type=cli.integer(2), default=None,
                         help="keep whole labels up to this many segments in all (default: all)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random choices")
     parser.add_argument("--keep_stress", action="store_true",
                         help="keep ARPAbet stress digits (AH1) instead of dropping them (AH)")
-    parser.add_argument("--verbose", action="store_true", help="debug logging")
-    return parser.parse_args()
+    return parser
 
 
-def main() -> None:
-    args = parse_args()
-    setup_logging(args.verbose)
+def parse_args(argv=None):
+    return build_parser().parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    cli.setup_logging(args)
+    import logging  # noqa: PLC0415
+
+    from sse.alignments import load_alignments  # noqa: PLC0415
+    from sse.errors import UserError  # noqa: PLC0415
+    from sse.formats import read_vad_list, write_segment_list  # noqa: PLC0415
+    from sse.labels import (BenchmarkConfig, build_benchmark, resolve_audio_paths,  # noqa: PLC0415
+                            wav_paths_need_resolving)
+    from sse.speakers import speakers_from_regex  # noqa: PLC0415
+
+    logger = logging.getLogger("make_benchmark")
     config = BenchmarkConfig(min_duration=args.min_duration, max_duration=args.max_duration,
                              max_gap=args.max_gap, max_per_label=args.max_per_label,
                              max_segments=args.max_segments, seed=args.seed,
                              keep_stress=args.keep_stress)
     config.check()
-    if args.vads is not None and args.speaker_regex is not None:
-        raise UserError("give either --vads (speakers from the VAD list) or --speaker_regex, not both")
-    vads = read_vad_list(args.vads) if args.vads is not None else None
+    if args.path_vads is not None and args.speaker_regex is not None:
+        raise UserError("give either --path_vads (speakers from the VAD list) or --speaker_regex, not both")
+    vads = read_vad_list(args.path_vads) if args.path_vads is not None else None
     alignments = load_alignments(args.alignments)
     keys = sorted(key for key, _ in alignments.items())
 
@@ -108,7 +110,7 @@ def main() -> None:
         elif wav_paths_need_resolving(keys):
             raise UserError(f"{args.alignments}: the aligned paths have no audio extension "
                             "(TextGrids); give --path_wavs so each file's audio can be found, "
-                            "or --vads")
+                            "or --path_vads")
 
     segments, summary = build_benchmark(alignments, config, vads=vads, speakers=speakers,
                                         wav_paths=wav_paths)
@@ -125,4 +127,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run(main)
+    cli.run(main)

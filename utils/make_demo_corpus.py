@@ -6,44 +6,47 @@ What is made, and how, is described in sse/demo_corpus.py and in the corpus's RE
 """
 from __future__ import annotations
 
-import argparse
-import logging
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sse.cli import run, setup_logging  # noqa: E402
-from sse.demo_corpus import build_corpus  # noqa: E402
-
-logger = logging.getLogger("make_demo_corpus")
+from sse import cli  # noqa: E402
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("out_dir", type=Path, help="folder to create (must not exist, or be empty)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    parser.add_argument("--minutes", type=float, default=36.0,
-                        help="total minutes of audio, padding included (default: 36)")
-    parser.add_argument("--dev-fraction", type=float, default=0.27,
-                        help="share of the minutes spoken by the held-out voices (default: 0.27)")
-    parser.add_argument("--jobs", type=int, default=2,
-                        help="parallel synthesis and alignment processes (default: 2)")
-    parser.add_argument("--max-attempts", type=int, default=3,
-                        help="syntheses tried per utterance before it is dropped (default: 3)")
+def build_parser() -> cli.Parser:
+    parser = cli.Parser(description=__doc__)
+    parser.add_argument("out_dir", type=Path, output="dir", help="folder to create (must not exist, or be empty)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--minutes", type=cli.real(0, above=True), default=36.0,
+                        help="total minutes of audio, padding included")
+    parser.add_argument("--dev_fraction", type=cli.real(0, 1, above=True, below=True), default=0.27,
+                        help="share of the minutes spoken by the held-out voices")
+    parser.add_argument("--num_workers", type=cli.integer(1), default=2, aliases=["--jobs"],
+                        help="parallel synthesis and alignment processes")
+    parser.add_argument("--max_attempts", type=cli.integer(1), default=3,
+                        help="syntheses tried per utterance before it is dropped")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace OUT_DIR if it exists and is not empty")
-    parser.add_argument("--verbose", action="store_true", help="log every re-synthesis")
-    return parser.parse_args()
+    return parser
 
 
-def main() -> None:
-    args = parse_args()
-    setup_logging(args.verbose)
+def parse_args(argv=None):
+    return build_parser().parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    cli.setup_logging(args)
+    import logging  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    from sse.demo_corpus import build_corpus  # noqa: PLC0415
+
+    logger = logging.getLogger("make_demo_corpus")
     started = time.monotonic()
     summary = build_corpus(args.out_dir, seed=args.seed, minutes=args.minutes,
-                           dev_fraction=args.dev_fraction, jobs=args.jobs,
+                           dev_fraction=args.dev_fraction, jobs=args.num_workers,
                            max_attempts=args.max_attempts, overwrite=args.overwrite)
     size = sum(path.stat().st_size for path in args.out_dir.rglob("*") if path.is_file())
     logger.info("%s: %d utterances, %.1f min (train %.1f, dev %.1f), %.1f MB, in %.0f s",
@@ -55,4 +58,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run(main)
+    cli.run(main)

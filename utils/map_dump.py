@@ -7,59 +7,77 @@ embedded by a trained SSE model, or by mean-pooling its frames (``--baseline mea
 
     python utils/map_dump.py --path_wavs training_data/demo \\
         --path_segments sse_benchmark/demo-ngrams-subset --task=map --path_sse pretrained/demo_unsup/
-    python utils/map_dump.py ... --task=dump --path_sse run/init --output_file emb.npy
+    python utils/map_dump.py ... --task=dump --path_sse run/init --output emb.npy [--normalize]
     python utils/map_dump.py ... --task=map --baseline mean --frontend mfcc
 
 ``--task=map`` prints, last, a line ``MAP: 0.xxxx (...)``: the exact MAP of ``sse/metrics.py``
 (every labelled segment with a same-label partner is a query ranking all other segments).
-``--task=dump`` writes a float32 ``.npy`` of shape (segments, dim), rows in list order.
+``--task=dump`` writes a float32 ``.npy`` of shape (segments, dim), rows in list order, and
+beside it ``<output>.json``: each row's segment, the model and its front-end, the toolkit
+version, and whether rows are L2-normalised (``sse/dumps.py``).
+
+The segment list may also hold plain spans, ``<wav> <start> <end>`` (no speaker, no VAD): a
+span is embedded with its own times as VAD.
 """
-import argparse
-import logging
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
 
-import numpy as np  # noqa: E402
-
 from sse import cli  # noqa: E402
-from sse.evaluate import embed_segments, load_embedder, score  # noqa: E402
-from sse.files import atomic_open  # noqa: E402
-from sse.formats import read_segment_list  # noqa: E402
-from sse.device import resolve_device  # noqa: E402
-
-logger = logging.getLogger("map_dump")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> cli.Parser:
+    parser = cli.Parser(description=__doc__)
     parser.add_argument("--path_wavs", required=True, help="corpus root the segment list's wav paths are relative to")
-    parser.add_argument("--path_segments", required=True, help="segment list (with transcriptions for --task=map)")
-    parser.add_argument("--task", choices=("map", "dump"), required=True)
+    parser.add_argument("--path_segments", required=True, aliases=["--segments"],
+                        help="segment list (with transcriptions for --task=map), or <wav> <start> <end> lines")
+    parser.add_argument("--task", choices=("map", "dump"), required=True, help="score, or write embeddings")
     model = parser.add_mutually_exclusive_group(required=True)
-    model.add_argument("--path_sse", help="SSE checkpoint file, or a directory holding checkpoint_best.pt")
+    model.add_argument("--path_sse", help="SSE checkpoint file, or a folder holding checkpoint_best.pt")
     model.add_argument("--baseline", choices=("mean",), help="embed by mean-pooling the frames instead")
-    parser.add_argument("--output_file", help="where --task=dump writes its .npy")
+    parser.add_argument("--output", aliases=["--output_file"], output="file",
+                        help="where --task=dump writes its .npy (and <output>.json)")
+    parser.add_argument("--normalize", action="store_true", help="--task=dump: L2-normalise the rows")
     cli.add_frontend_arguments(parser, default=None)
     parser.add_argument("--features", help="read frames from this feature store instead of computing them")
-    parser.add_argument("--batch_size", type=int, default=256)
-    parser.add_argument("--device", default=None, help="cpu, cuda ... (default: cuda if available)")
-    args = parser.parse_args()
-    cli.setup_logging()
-    if args.task == "dump" and not args.output_file:
-        parser.error("--task=dump needs --output_file")
-    device = resolve_device(args.device)
+    cli.add_batch_size_argument(parser)
+    cli.add_device_argument(parser)
+    return parser
 
-    segments = read_segment_list(args.path_segments, require_transcriptions=args.task == "map")
+
+def main(argv=None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    cli.setup_logging(args)
+    if args.task == "dump":
+        if not args.output:
+            parser.error("--task=dump needs --output")
+        cli.require_suffix(args.output, (".npy",), "--output")
+    import logging  # noqa: PLC0415
+
+    from sse.checkpoint import resolve_checkpoint  # noqa: PLC0415
+    from sse.dumps import l2_normalize, write_dump  # noqa: PLC0415
+    from sse.evaluate import embed_segments, load_embedder, score  # noqa: PLC0415
+    from sse.formats import read_segments  # noqa: PLC0415
+    from sse.device import resolve_device  # noqa: PLC0415
+
+    logger = logging.getLogger("map_dump")
+    device = resolve_device(args.device)
+    segments = read_segments(args.path_segments, require_transcriptions=args.task == "map")
     embedder, frontend = load_embedder(args.path_sse, device, args.frontend, args.path_ssl, args.layer, args.cmvn)
     embeddings = embed_segments(embedder, frontend, segments, args.path_wavs, args.features,
                                 args.batch_size, device)
 
     if args.task == "dump":
-        with atomic_open(args.output_file, "wb") as out:
-            np.save(out, embeddings)
-        logger.info("wrote %s: %d x %d float32", args.output_file, *embeddings.shape)
+        if args.normalize:
+            embeddings = l2_normalize(embeddings)
+        write_dump(args.output, embeddings, segments,
+                   model_path=resolve_checkpoint(args.path_sse) if args.path_sse else None,
+                   baseline=args.baseline, frontend=frontend.describe(), segment_list=args.path_segments,
+                   corpus=args.path_wavs, features=args.features, normalized=args.normalize)
+        logger.info("wrote %s: %d x %d float32%s, described in %s.json", args.output, *embeddings.shape,
+                    " (L2-normalised)" if args.normalize else "", args.output)
         return
     print(score(embeddings, segments, device, args.path_segments))
 

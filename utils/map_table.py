@@ -2,7 +2,7 @@
 """Score several models (and the mean-pooling baseline) on one benchmark: a table and a plot.
 
     python utils/map_table.py --path_wavs training_data/demo --path_segments sse_benchmark/demo-ngrams-subset \\
-        --baseline --model "stage 1=exp/init" --model "k-NN 1=exp/iter1" --model "gold=exp/gold" \\
+        --baseline --path_sse "stage 1=exp/init" --path_sse "k-NN 1=exp/iter1" --path_sse "gold=exp/gold" \\
         --output_table exp/results.md --output_plot exp/map.png
 
 Every MAP is the exact MAP of ``map_dump.py --task=map`` (same code). The baseline mean-pools
@@ -16,33 +16,21 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
 
 from sse import cli  # noqa: E402
-from sse.checkpoint import load_encoder  # noqa: E402
 from sse.errors import UserError  # noqa: E402
-from sse.evaluate import embed_segments, load_embedder, score  # noqa: E402
 from sse.files import atomic_open, atomic_path  # noqa: E402
-from sse.formats import read_segment_list  # noqa: E402
-from sse.device import resolve_device  # noqa: E402
-from sse.metrics import NAME  # noqa: E402
 
 logger = logging.getLogger("map_table")
+PLOT_FORMATS = (".png", ".pdf", ".svg")
 
 
 def parse_model(text: str) -> tuple[str, str]:
+    """``NAME=CHECKPOINT``, or a bare checkpoint named after itself."""
     name, sep, path = text.partition("=")
-    if not sep or not name or not path:
-        raise argparse.ArgumentTypeError(f"expected NAME=CHECKPOINT, got {text!r}")
+    if not sep:
+        return text, text
+    if not name or not path:
+        raise argparse.ArgumentTypeError(f"expected NAME=CHECKPOINT or CHECKPOINT, got {text!r}")
     return name, path
-
-
-def check_plot_format(path: str) -> None:
-    """Refuse a plot file name matplotlib cannot write, before any scoring or writing."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415
-
-    formats = FigureCanvasAgg.get_supported_filetypes()
-    suffix = Path(path).suffix.lstrip(".").lower()
-    if suffix not in formats:
-        raise UserError(f"{path}: --output_plot must end in one of "
-                        f"{', '.join('.' + name for name in sorted(formats))}")
 
 
 def plot(rows, path: str, title: str) -> None:
@@ -64,25 +52,41 @@ def plot(rows, path: str, title: str) -> None:
     plt.close(figure)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> cli.Parser:
+    parser = cli.Parser(description=__doc__)
     parser.add_argument("--path_wavs", required=True, help="corpus root of the benchmark's wav paths")
-    parser.add_argument("--path_segments", required=True, help="benchmark segment list with transcriptions")
-    parser.add_argument("--model", action="append", type=parse_model, default=[], metavar="NAME=CHECKPOINT",
-                        help="a model to score (file or dir with checkpoint_best.pt); repeat, in stage order")
+    parser.add_argument("--path_segments", required=True, aliases=["--segments"],
+                        help="benchmark segment list with transcriptions")
+    parser.add_argument("--path_sse", action="append", type=parse_model, default=[], aliases=["--model"],
+                        metavar="[NAME=]CHECKPOINT",
+                        help="a model to score (file or folder with checkpoint_best.pt), named NAME in the "
+                             "table; repeat, in stage order")
     parser.add_argument("--baseline", action="store_true", help="also score mean-pooled frames")
     cli.add_frontend_arguments(parser, default=None)
     parser.add_argument("--features", help="feature store of the benchmark (else frames are computed)")
-    parser.add_argument("--output_table", help="write the table (markdown) here too")
-    parser.add_argument("--output_plot", help="write a bar chart of MAP per model here (png, pdf, svg)")
-    parser.add_argument("--device", default=None)
-    args = parser.parse_args()
-    cli.setup_logging()
-    if not args.model and not args.baseline:
-        parser.error("nothing to score: give --model and/or --baseline")
-    device = resolve_device(args.device)
+    parser.add_argument("--output_table", output="file", help="write the table (markdown) here too")
+    parser.add_argument("--output_plot", output="file",
+                        help=f"write a bar chart of MAP per model here ({', '.join(PLOT_FORMATS)})")
+    cli.add_device_argument(parser)
+    return parser
+
+
+def main(argv=None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    cli.setup_logging(args)
+    if not args.path_sse and not args.baseline:
+        parser.error("nothing to score: give --path_sse and/or --baseline")
     if args.output_plot:
-        check_plot_format(args.output_plot)
+        cli.require_suffix(args.output_plot, PLOT_FORMATS, "--output_plot")
+    from sse.checkpoint import load_encoder  # noqa: PLC0415
+    from sse.evaluate import embed_segments, load_embedder, score  # noqa: PLC0415
+    from sse.formats import read_segment_list  # noqa: PLC0415
+    from sse.device import resolve_device  # noqa: PLC0415
+    from sse.metrics import NAME  # noqa: PLC0415
+
+    args.model = args.path_sse
+    device = resolve_device(args.device)
     segments = read_segment_list(args.path_segments, require_transcriptions=True)
 
     candidates = []

@@ -15,7 +15,6 @@ Intermediate results go to ``--work_dir`` (default: OUTPUT.work) in ``--nshards`
 reused by a rerun, so an interrupted run resumes. ``--shard K`` only embeds shard K, for a
 cluster array job; a final run without ``--shard`` does the rest.
 """
-import argparse
 import logging
 import sys
 import zipfile
@@ -25,15 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone
 
 import numpy as np  # noqa: E402
 
-from sse import cli  # noqa: E402
-from sse.checkpoint import load_encoder, resolve_checkpoint  # noqa: E402
-from sse.embed import embed_frames, frames_from_store  # noqa: E402
+from sse import cli, defaults  # noqa: E402
 from sse.errors import UserError  # noqa: E402
-from sse.features import FeatureStore  # noqa: E402
 from sse.files import atomic_open, remove_leftover_parts  # noqa: E402
-from sse.formats import read_segment_list, write_pair_list  # noqa: E402
-from sse.device import resolve_device  # noqa: E402
-from sse import knn, mining  # noqa: E402
 from sse.sharding import requested_shards, shard_bounds  # noqa: E402
 from sse.stamps import claim, fingerprint  # noqa: E402
 
@@ -88,6 +81,10 @@ def embed_shards(args, segments, shards, work_dir, device, manifest) -> None:
         logger.info("%d of %d embedding shards already done", len(shards) - len(todo), len(shards))
     if not todo:
         return
+    from sse.checkpoint import load_encoder  # noqa: PLC0415
+    from sse.embed import embed_frames, frames_from_store  # noqa: PLC0415
+    from sse.features import FeatureStore  # noqa: PLC0415
+
     loaded = load_encoder(args.path_sse, device)
     store = FeatureStore(args.features)
     store.require_frontend(loaded.frontend, f"the model {loaded.path}")
@@ -110,8 +107,10 @@ def index_settings(args) -> dict:
     return {"index": args.index, "nlist": args.nlist, "nprobe": args.nprobe}
 
 
-def build_searcher(args, vectors, device) -> knn.Searcher:
+def build_searcher(args, vectors, device):
     """The k-NN searcher asked for; an approximate one has its recall measured and logged."""
+    from sse import knn  # noqa: PLC0415
+
     searcher = knn.Searcher(vectors, args.index, device, args.nlist, args.nprobe, args.seed)
     logger.info("k-NN: %s over %d vectors", searcher.describe(), len(vectors))
     if args.index != "flat":
@@ -121,39 +120,51 @@ def build_searcher(args, vectors, device) -> knn.Searcher:
     return searcher
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--path_segments", required=True, help="segment list to mine (the training segments)")
+def build_parser() -> cli.Parser:
+    parser = cli.Parser(description=__doc__)
+    parser.add_argument("--path_segments", required=True, aliases=["--segments"],
+                        help="segment list to mine (the training segments)")
     parser.add_argument("--features", required=True, help="feature store holding the segments' VADs")
-    parser.add_argument("--path_sse", required=True, help="SSE checkpoint (file, or dir with checkpoint_best.pt)")
-    parser.add_argument("--output", required=True, help="pair list to write")
-    parser.add_argument("--work_dir", default=None, help="intermediate results (default: OUTPUT.work)")
-    parser.add_argument("--nshards", type=int, default=1, help="pieces the embedding and k-NN work is split into")
-    parser.add_argument("--shard", type=int, default=None, help="only embed this shard, then stop")
-    parser.add_argument("--k", type=int, default=mining.K, help="neighbours searched per segment")
-    parser.add_argument("--pca_dim", type=int, default=mining.PCA_DIM)
-    parser.add_argument("--max_pca_fit", type=int, default=mining.MAX_PCA_FIT, help="rows the PCA is fitted on")
-    parser.add_argument("--nms_overlap", type=float, default=mining.NMS_OVERLAP)
-    parser.add_argument("--coverage", type=float, default=mining.COVERAGE,
-                        help="share of segments that must keep a pair as queries")
-    parser.add_argument("--cross_speaker", action="store_true",
-                        help="keep only pairs of two different speakers (not in the paper; see the README)")
-    parser.add_argument("--index", choices=knn.INDEXES, default="flat",
-                        help="flat: exact k-NN, as in the paper (default); ivf: approximate FAISS IVF for very "
-                             "large lists on a CPU, its recall against exact search is logged")
-    parser.add_argument("--nlist", type=int, default=None, help="IVF cells (default: about 4 sqrt(N))")
-    parser.add_argument("--nprobe", type=int, default=knn.DEFAULT_NPROBE, help="IVF cells searched per query")
-    parser.add_argument("--batch_size", type=int, default=256)
-    parser.add_argument("--device", default=None, help="cpu, cuda ... (default: cuda if available)")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    cli.setup_logging()
-    if args.nshards < 1 or (args.shard is not None and not 0 <= args.shard < args.nshards):
-        parser.error("need --nshards >= 1 and 0 <= --shard < --nshards")
-    if args.k < 2:
-        parser.error("--k must be at least 2 (the first neighbour is usually the query itself)")
-    if (args.nlist is not None and args.nlist < 1) or args.nprobe < 1:
-        parser.error("--nlist and --nprobe must be at least 1")
+    parser.add_argument("--path_sse", required=True, help="SSE checkpoint (file, or folder with checkpoint_best.pt)")
+    parser.add_argument("--output", required=True, output="file", help="pair list to write")
+    parser.add_argument("--work_dir", default=None, output="dir", help="intermediate results (default: OUTPUT.work)")
+    cli.add_shard_arguments(parser, "only embed this shard, then stop",
+                            "pieces the embedding and k-NN work is split into")
+    mine = parser.add_argument_group("mining (SPEC step 7)")
+    mine.add_argument("--k", type=cli.integer(2), default=defaults.K,
+                      help="neighbours searched per segment (the first is usually the query itself)")
+    mine.add_argument("--pca_dim", type=cli.integer(1), default=defaults.PCA_DIM, help="PCA dimensions")
+    mine.add_argument("--max_pca_fit", type=cli.integer(2), default=defaults.MAX_PCA_FIT,
+                      help="rows the PCA is fitted on")
+    mine.add_argument("--nms_overlap", type=cli.real(0, 1), default=defaults.NMS_OVERLAP,
+                      help="neighbours overlapping a better one by more than this (IoU) are dropped")
+    mine.add_argument("--coverage", type=cli.real(0, 1, above=True), default=defaults.COVERAGE,
+                      help="share of segments that must keep a pair as queries")
+    mine.add_argument("--cross_speaker", action="store_true",
+                      help="keep only pairs of two different speakers (not in the paper; see the README)")
+    mine.add_argument("--index", choices=("flat", "ivf"), default="flat",
+                      help="flat: exact k-NN, as in the paper; ivf: approximate FAISS IVF for very large "
+                           "lists on a CPU, its recall against exact search is logged")
+    mine.add_argument("--nlist", type=cli.integer(1), default=None, help="IVF cells (default: about 4 sqrt(N))")
+    mine.add_argument("--nprobe", type=cli.integer(1), default=32, help="IVF cells searched per query")
+    cli.add_batch_size_argument(parser)
+    cli.add_device_argument(parser)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the PCA's subsample")
+    return parser
+
+
+def main(argv=None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    cli.check_shards(parser, args)
+    cli.setup_logging(args)
+    if args.work_dir is None:
+        cli.check_output(f"{args.output}.work", "dir", "--work_dir")
+    from sse import mining  # noqa: PLC0415
+    from sse.checkpoint import resolve_checkpoint  # noqa: PLC0415
+    from sse.device import resolve_device  # noqa: PLC0415
+    from sse.formats import read_segment_list, write_pair_list  # noqa: PLC0415
+
     device = resolve_device(args.device)
 
     segments = read_segment_list(args.path_segments)
@@ -174,7 +185,7 @@ def main() -> None:
     vectors = mining.project(embeddings, mining.fit_pca(embeddings, args.pca_dim, args.max_pca_fit, args.seed))
     index = None
     similarities, ids = [], []
-    from tqdm import tqdm  # noqa: PLC0415
+    from sse.progress import tqdm  # noqa: PLC0415
     for shard in tqdm(range(args.nshards), desc="k-NN", unit="shard", disable=args.nshards == 1):
         path = work_dir / f"knn-{shard:05d}-of-{args.nshards:05d}.npz"
         saved = load_piece(path, shard_rows(len(vectors), shard, args.nshards), args.k)

@@ -21,9 +21,22 @@
 #   SSE_MAX_BATCH_DURATION  stage 1: seconds of VADs per batch     (20)
 #   SSE_NUM_WORKERS   data-loading processes                       (2)
 #   SSE_SEED          training seed                                (1)
+#   SSE_TENSORBOARD   1: log training scalars to OUT/tensorboard (tensorboard --logdir $SSE_EXP); 0: off  (1)
 #   SSE_EXTRA_ARGS    anything else for fairseq-train, e.g. "--max-update 3000 --fp16"
 #   SSE_MINE_ARGS     anything else for utils/mine_pairs.py, e.g. "--cross_speaker --coverage 0.3"
+#
+# After training, each stage leaves OUT/curves.png: loss and validation MAP per epoch.
 set -euo pipefail
+
+# `bash RECIPE --help` prints the recipe's header comment and this list, and does nothing else.
+for arg in "$@"; do
+  case $arg in
+    -h|--help)
+      sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"
+      echo; sed -n '2,/^[^#]/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+      exit 0 ;;
+  esac
+done
 
 SSE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PY=${PYTHON:-python3}
@@ -135,6 +148,8 @@ train() {
   fi
   local device=()
   [ "$DEVICE" = cpu ] && device=(--cpu)
+  local tensorboard=()
+  [ "${SSE_TENSORBOARD:-1}" = 0 ] || tensorboard=(--tensorboard-logdir "$out/tensorboard")
   mkdir -p "$out"
   [ -f "$out/checkpoint_last.pt" ] && log "training: resuming $out from checkpoint_last.pt"
   log "training: $out (up to $max_epoch epochs of $epoch_updates updates, $pairs pairs a batch, patience $patience)"
@@ -147,7 +162,7 @@ train() {
     --lr-scheduler fixed --batch-size 1 --max-epoch "$max_epoch" --patience "$patience" \
     --epoch-updates "$epoch_updates" --pairs-per-batch "$pairs" --save-dir "$out" --no-epoch-checkpoints \
     --log-format simple --log-interval "${SSE_LOG_INTERVAL:-50}" --num-workers "$NUM_WORKERS" --seed "$SEED" \
-    "${device[@]}" ${SSE_EXTRA_ARGS:-} 2>&1 | tee -a "$out/train.log" \
+    "${device[@]}" "${tensorboard[@]}" ${SSE_EXTRA_ARGS:-} 2>&1 | tee -a "$out/train.log" \
     | grep --line-buffered -E "\| (train|valid) \||error|Error" | grep --line-buffered -v "^error: "
   status=${PIPESTATUS[0]}
   set -e
@@ -161,6 +176,15 @@ train() {
   fi
   [ -f "$out/checkpoint_best.pt" ] || die "fairseq-train wrote no $out/checkpoint_best.pt; see $out/train.log"
   touch "$out/training_done"
+  plot_curves "$out"
+}
+
+plot_curves() {  # OUT: loss and validation MAP per epoch, from OUT/train.log
+  if "$PY" "$SSE_ROOT/utils/plot_training.py" --log "$(basename "$1")=$1/train.log" --output "$1/curves.png" --quiet; then
+    log "curves: $1/curves.png"
+  else
+    log "warning: could not plot $1/train.log"
+  fi
 }
 
 report_map() {  # LS OUT

@@ -34,4 +34,8 @@ python3 "$ROOT/utils/map_table.py" --path_wavs "$LS" --path_segments "$SSE_BENCH
   --model "stage 1 (augmentation)=$SSE_EXP/init" --model "k-NN iteration 1=$SSE_EXP/iter1" \
   --model "k-NN iteration 2=$SSE_EXP/iter2" --model "weakly supervised=$SSE_EXP/gold" \
   --output_table "$SSE_EXP/results.md" --output_plot "$SSE_EXP/map.png" --device "$SSE_DEVICE" 2>/dev/null
-echo "table: $SSE_EXP/results.md   plot: $SSE_EXP/map.png"
+python3 "$ROOT/utils/plot_training.py" --quiet --output "$SSE_EXP/curves.png" \
+  --title "${SSE_TITLE:-$(basename "$LS")}: loss and validation MAP per epoch" \
+  --log "stage 1=$SSE_EXP/init/train.log" --log "k-NN 1=$SSE_EXP/iter1/train.log" \
+  --log "k-NN 2=$SSE_EXP/iter2/train.log" --log "weakly supervised=$SSE_EXP/gold/train.log"
+echo "table: $SSE_EXP/results.md   plots: $SSE_EXP/map.png $SSE_EXP/curves.png"

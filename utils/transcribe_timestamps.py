@@ -12,47 +12,60 @@ aligned; with ``--path_wavs`` no segment may end past the end of its audio.
 """
 from __future__ import annotations
 
-import argparse
-import logging
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sse.alignments import load_alignments  # noqa: E402
-from sse.cli import run, setup_logging  # noqa: E402
-from sse.errors import UserError  # noqa: E402
-from sse.formats import read_segment_list, write_segment_list  # noqa: E402
-from sse.labels import check_coverage, check_within_audio, transcribe_segments  # noqa: E402
-
-logger = logging.getLogger("transcribe_timestamps")
+from sse import cli  # noqa: E402
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("segments", help="segment list (6 or 7 fields; a 7th field is replaced)")
-    parser.add_argument("alignments", help="the toolkit's alignment file, or a folder of TextGrids")
-    parser.add_argument("output", help="labelled segment list to write")
+def build_parser() -> cli.Parser:
+    parser = cli.Parser(description=__doc__)
+    parser.add_argument("segments", nargs="?", metavar="SEGMENTS",
+                        help="segment list (6 or 7 fields; a 7th field is replaced)")
+    parser.add_argument("alignments_positional", nargs="?", metavar="ALIGNMENTS",
+                        help="the toolkit's alignment file, or a folder of TextGrids")
+    parser.add_argument("output_positional", nargs="?", metavar="OUT", output="file",
+                        help="labelled segment list to write")
+    parser.add_argument("--path_segments", aliases=["--segments"], help="SEGMENTS, by name")
+    parser.add_argument("--alignments", help="ALIGNMENTS, by name")
+    parser.add_argument("--output", output="file", help="OUT, by name")
     parser.add_argument("--keep_stress", action="store_true",
                         help="keep ARPAbet stress digits (AH1) instead of dropping them (AH)")
     parser.add_argument("--path_wavs", default=None,
                         help="corpus root; when given, check that no segment ends past its audio")
-    parser.add_argument("--verbose", action="store_true", help="debug logging")
-    return parser.parse_args()
+    return parser
 
 
-def main() -> None:
-    args = parse_args()
-    setup_logging(args.verbose)
-    segments = read_segment_list(args.segments)
+def parse_args(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    cli.merge_positional(parser, args, "path_segments", "segments", "--path_segments", "SEGMENTS")
+    cli.merge_positional(parser, args, "alignments", "alignments_positional", "--alignments", "ALIGNMENTS")
+    cli.merge_positional(parser, args, "output", "output_positional", "--output", "OUT")
+    return args
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    cli.setup_logging(args)
+    import logging  # noqa: PLC0415
+
+    from sse.alignments import load_alignments  # noqa: PLC0415
+    from sse.errors import UserError  # noqa: PLC0415
+    from sse.formats import read_segment_list, write_segment_list  # noqa: PLC0415
+    from sse.labels import check_coverage, check_within_audio, transcribe_segments  # noqa: PLC0415
+
+    logger = logging.getLogger("transcribe_timestamps")
+    segments = read_segment_list(args.path_segments)
     alignments = load_alignments(args.alignments)
     check_coverage(segments, alignments)
     if args.path_wavs is not None:
         check_within_audio(segments, args.path_wavs)
     labelled, counts = transcribe_segments(segments, alignments, keep_stress=args.keep_stress)
     if not labelled:
-        raise UserError(f"{args.segments}: none of the {counts.segments} segments holds an "
+        raise UserError(f"{args.path_segments}: none of the {counts.segments} segments holds an "
                         "aligned phone; nothing to write")
     write_segment_list(args.output, labelled)
     logger.info("%d segments in, %d labelled, %d left out (no phone inside)",
@@ -63,4 +76,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run(main)
+    cli.run(main)
