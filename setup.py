@@ -31,6 +31,8 @@ setup(
         "sse-search=sse.commands:search",
         "sse-export=sse.commands:export",
         "sse-plot-training=sse.commands:plot_training",
+        "sse-word-corpus=sse.commands:word_corpus",
+        "sse-pair-quality=sse.commands:pair_quality",
     ]},
     python_requires=">=3.9",
     install_requires=[

@@ -21,6 +21,8 @@ COMMANDS = {
     "sse-search": "search",
     "sse-export": "export_model",
     "sse-plot-training": "plot_training",
+    "sse-word-corpus": "make_word_corpus",
+    "sse-pair-quality": "pair_quality",
 }
 
 
@@ -40,4 +42,5 @@ def table() -> None: _run("map_table")  # noqa: E704
 def search() -> None: _run("search")  # noqa: E704
 def export() -> None: _run("export_model")  # noqa: E704
 def plot_training() -> None: _run("plot_training")  # noqa: E704
-
+def word_corpus() -> None: _run("make_word_corpus")  # noqa: E704
+def pair_quality() -> None: _run("pair_quality")  # noqa: E704

@@ -29,3 +29,6 @@ COVERAGE = 0.50
 
 #: Segments embedded per forward pass.
 BATCH_SIZE = 256
+
+#: File names of the Free Spoken Digit Dataset, ``{label}_{speaker}_{take}.wav`` (make_word_corpus.py).
+FSDD_PATTERN = r"(?P<label>[^/_]+)_(?P<speaker>[^/_]+)_[^/_]+$"

@@ -15,7 +15,7 @@ from sse.errors import UserError
 
 SCRIPTS = ["vad.py", "make_segments.py", "extract_features.py", "transcribe_timestamps.py", "make_benchmark.py",
            "mine_pairs.py", "map_dump.py", "map_table.py", "search.py", "export_model.py", "make_demo_corpus.py",
-           "plot_training.py"]
+           "plot_training.py", "make_word_corpus.py", "pair_quality.py"]
 
 
 @pytest.fixture(autouse=True)

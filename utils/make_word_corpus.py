@@ -15,49 +15,53 @@ Dataset's ``{digit}_{speaker}_{take}.wav``) or from a ``<wav> <speaker> <label>`
     python utils/make_word_corpus.py --path_wavs words/ --list words.txt --output corpus \\
         --heldout_speakers spk7,spk8
 """
-import argparse
-import logging
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
 
 from sse import cli  # noqa: E402
-from sse.prep.word_corpus import (FSDD_PATTERN, SessionSettings, build_word_corpus, tokens_from_list,  # noqa: E402
-                                  tokens_from_pattern)
-
-logger = logging.getLogger("make_word_corpus")
+from sse.defaults import FSDD_PATTERN  # noqa: E402
 
 
-def main() -> None:
-    defaults = SessionSettings()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> cli.Parser:
+    parser = cli.Parser(description=__doc__)
     parser.add_argument("--path_wavs", required=True, help="folder of isolated word recordings")
-    parser.add_argument("--output", required=True, help="new folder: the corpus root of the lists written")
+    parser.add_argument("--output", required=True, output="dir",
+                        help="new folder: the corpus root of the lists written")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--pattern", default=FSDD_PATTERN,
                         help="regex with groups (?P<speaker>) and (?P<label>), searched in each path "
-                             "without extension (default: %(default)s)")
+                             "without extension")
     source.add_argument("--list", help="<wav> <speaker> <label> lines instead of --pattern")
-    parser.add_argument("--heldout_fraction", type=float, default=0.2,
-                        help="share of each speaker's tokens of each label kept for the benchmark (default: %(default)s)")
+    parser.add_argument("--heldout_fraction", type=cli.real(0, 1, below=True), default=0.2,
+                        help="share of each speaker's tokens of each label kept for the benchmark")
     parser.add_argument("--heldout_speakers", default="",
                         help="comma-separated speakers whose tokens all go to the benchmark")
-    parser.add_argument("--min_words", type=int, default=defaults.min_words, help="words per session, at least (default: %(default)s)")
-    parser.add_argument("--max_words", type=int, default=defaults.max_words, help="words per session, at most (default: %(default)s)")
-    parser.add_argument("--min_gap", type=float, default=defaults.min_gap, help="seconds between words, at least (default: %(default)s)")
-    parser.add_argument("--max_gap", type=float, default=defaults.max_gap, help="seconds between words, at most (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed of the split and the sessions (default: %(default)s)")
-    args = parser.parse_args()
-    cli.setup_logging()
+    parser.add_argument("--min_words", type=cli.integer(1), default=4, help="words per session, at least")
+    parser.add_argument("--max_words", type=cli.integer(1), default=8, help="words per session, at most")
+    parser.add_argument("--min_gap", type=cli.real(0), default=0.10, help="seconds between words, at least")
+    parser.add_argument("--max_gap", type=cli.real(0), default=0.40, help="seconds between words, at most")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the split and the sessions")
+    return parser
+
+
+def main(argv=None) -> None:
+    args = build_parser().parse_args(argv)
+    cli.setup_logging(args)
+    import logging  # noqa: PLC0415
+
+    from sse.prep.word_corpus import (SessionSettings, build_word_corpus, tokens_from_list,  # noqa: PLC0415
+                                      tokens_from_pattern)
 
     tokens = tokens_from_list(args.list) if args.list else tokens_from_pattern(args.path_wavs, args.pattern)
     settings = SessionSettings(args.min_words, args.max_words, args.min_gap, args.max_gap)
     corpus = build_word_corpus(args.path_wavs, tokens, args.output, args.heldout_fraction,
                                [s for s in args.heldout_speakers.split(",") if s], settings, args.seed)
-    logger.info("wrote %s: %d sessions (%.1f min) of %d tokens; benchmark of %d isolated tokens; "
-                "%d speakers, %d labels", corpus.root, corpus.sessions, corpus.session_seconds / 60,
-                corpus.training_tokens, corpus.benchmark_tokens, corpus.speakers, corpus.labels)
+    logging.getLogger("make_word_corpus").info(
+        "wrote %s: %d sessions (%.1f min) of %d tokens; benchmark of %d isolated tokens; %d speakers, %d labels",
+        corpus.root, corpus.sessions, corpus.session_seconds / 60, corpus.training_tokens,
+        corpus.benchmark_tokens, corpus.speakers, corpus.labels)
 
 
 if __name__ == "__main__":

@@ -32,12 +32,11 @@ from typing import NamedTuple, Sequence
 import numpy as np
 import soundfile
 
+from ..defaults import FSDD_PATTERN
 from ..audio import SAMPLE_RATE, find_audio_files, read_audio
 from ..errors import FormatError, UserError
 from ..formats import Segment, Vad, write_segment_list, write_vad_list
 
-#: File names of the Free Spoken Digit Dataset: ``{label}_{speaker}_{take}.wav``.
-FSDD_PATTERN = r"(?P<label>[^/_]+)_(?P<speaker>[^/_]+)_[^/_]+$"
 
 
 class WordToken(NamedTuple):
