@@ -16,7 +16,6 @@ from sse.formats import read_segment_list, read_vad_list
 from sse.frontend import build_frontend
 from sse.health import embedding_health
 from sse.loss import nt_xent
-from sse.metrics import mean_average_precision
 from sse.model import EncoderConfig, ProjectionHead, SSEEncoder
 from sse.prep.word_corpus import build_word_corpus, tokens_from_pattern
 from sse.sampling import AugmentationSampler, AugmentationSettings, batch_rng
@@ -35,11 +34,10 @@ def corpus(tmp_path_factory):
     return root
 
 
-def benchmark_map(model, frontend, corpus):
+def benchmark_embeddings(model, frontend, corpus):
     benchmark = read_segment_list(corpus / "benchmark")
-    embeddings = embed_frames(model.encoder, frames_on_the_fly(frontend, corpus, benchmark, progress=False),
-                              len(benchmark), progress=False)
-    return embeddings, mean_average_precision(embeddings, [s.transcription for s in benchmark]).map
+    return embed_frames(model.encoder, frames_on_the_fly(frontend, corpus, benchmark, progress=False),
+                        len(benchmark), progress=False)
 
 
 def test_stage1_learns_on_real_speech(corpus):
@@ -48,7 +46,6 @@ def test_stage1_learns_on_real_speech(corpus):
     settings = AugmentationSettings(pairs_per_batch=PAIRS, min_vads_per_speaker=2, max_batch_duration=10)
     sampler = AugmentationSampler(read_vad_list(corpus / "vads"), corpus, settings)
     model = SSEModel(SSEEncoder(EncoderConfig(input_dim=frontend.dim)), ProjectionHead(512), frontend, 4)
-    _, untrained_map = benchmark_map(model, frontend, corpus)
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-4)
     losses = []
     for update in range(40):
@@ -63,8 +60,13 @@ def test_stage1_learns_on_real_speech(corpus):
     chance = math.log(2 * PAIRS - 1)
     assert np.mean(losses[:3]) > chance - 0.4           # starts near chance ...
     assert np.mean(losses[-5:]) < chance - 1.0          # ... and ends well below it
-    embeddings, trained_map = benchmark_map(model, frontend, corpus)
-    health = embedding_health(embeddings)
+    # ... also on a batch it never trained on (another speaker draw, other spans, other stretches)
+    model.eval()
+    with torch.no_grad():
+        unseen = sampler.draw(batch_rng(0, 2, 0))
+        projections = model(waves=[torch.from_numpy(wave) for wave in unseen.waves],
+                            spans=torch.from_numpy(unseen.spans))
+    assert nt_xent(projections[:PAIRS], projections[PAIRS:]).item() < chance - 1.0
+    # The held-out isolated takes are not embedded alike (a collapsed model maps them to one point).
+    health = embedding_health(benchmark_embeddings(model, frontend, corpus))
     assert not health.collapsed and health.effective_rank > 20, health
-    # Held-out takes of the ten digits: measured 0.28 untrained, 0.35 after these 40 updates.
-    assert trained_map > untrained_map + 0.03

@@ -169,9 +169,9 @@ train() {
   if [ "$status" != 0 ]; then
     # A user error inside fairseq-train (sse/plugin/reporting.py) is its own "error:" line.
     local reason
-    reason=$(tail -n "+$log_start" "$out/train.log" | grep -a "^error: " | tail -n 1)
+    reason=$(tail -n "+$log_start" "$out/train.log" | grep -a "^error: " | tail -n 1 || true)
     [ -z "$reason" ] || { echo "$reason" >&2; exit 2; }
-    reason=$(tail -n "+$log_start" "$out/train.log" | grep -a "^fairseq-train: error: " | tail -n 1)
+    reason=$(tail -n "+$log_start" "$out/train.log" | grep -a "^fairseq-train: error: " | tail -n 1 || true)
     die "fairseq-train failed (exit status $status)${reason:+: ${reason#fairseq-train: error: }}; see $out/train.log"
   fi
   [ -f "$out/checkpoint_best.pt" ] || die "fairseq-train wrote no $out/checkpoint_best.pt; see $out/train.log"
