@@ -98,3 +98,20 @@ def word_corpus(tmp_path_factory) -> WordCorpus:
     (root / "vads").write_text("\n".join(vad_lines) + "\n")
     (root / "segments").write_text("\n".join(segment_lines) + "\n")
     return WordCorpus(root, root / "vads", root / "segments", labels)
+
+
+@pytest.fixture
+def restore_logging():
+    """Scripts run in this process set up logging; undo it so later tests see pytest's own."""
+    import logging
+
+    from sse import progress
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    for handler in root.handlers[:]:
+        if handler not in handlers:
+            root.removeHandler(handler)
+    root.setLevel(level)
+    progress.configure(quiet=False)

@@ -18,21 +18,7 @@ SCRIPTS = ["vad.py", "make_segments.py", "extract_features.py", "transcribe_time
            "plot_training.py", "make_word_corpus.py", "pair_quality.py"]
 
 
-@pytest.fixture(autouse=True)
-def restore_logging():
-    """Scripts run in this process set up logging; undo it so later tests see pytest's own."""
-    import logging
-
-    from sse import progress
-
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    for handler in root.handlers[:]:
-        if handler not in handlers:
-            root.removeHandler(handler)
-    root.setLevel(level)
-    progress.configure(quiet=False)
+pytestmark = pytest.mark.usefixtures("restore_logging")  # scripts run in this process
 
 
 def load_script(name: str):

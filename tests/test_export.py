@@ -14,21 +14,7 @@ from sse.model import SSEEncoder
 FRONTEND = {"name": "mfcc", "dim": 20, "frame_rate": 50}
 
 
-@pytest.fixture(autouse=True)
-def restore_logging():
-    """Scripts run in this process set up logging; undo it so later tests see pytest's own."""
-    import logging
-
-    from sse import progress
-
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    for handler in root.handlers[:]:
-        if handler not in handlers:
-            root.removeHandler(handler)
-    root.setLevel(level)
-    progress.configure(quiet=False)
+pytestmark = pytest.mark.usefixtures("restore_logging")  # scripts run in this process
 
 
 def export_model(*argv):
