@@ -92,9 +92,11 @@ def compute_vad_frames(frontend: Frontend, corpus_root: str | os.PathLike, vad: 
     return vad_frames_of_pieces(frontend, pieces).float().cpu().numpy()
 
 
-def vad_frames_of_pieces(frontend: Frontend, pieces: list[PieceAudio]) -> torch.Tensor:
-    """The frames of a VAD from the audio of its pieces: encoded, cropped, joined, normalised."""
-    frames = frontend.batch([piece.samples for piece in pieces])
+def vad_frames_of_pieces(frontend: Frontend, pieces: list[PieceAudio], frames: list | None = None) -> torch.Tensor:
+    """The frames of a VAD from its pieces (encoded here unless their ``frames`` are given):
+    cropped to the VAD, joined, normalised."""
+    if frames is None:
+        frames = frontend.batch([piece.samples for piece in pieces])
     return frontend.normalize(torch.cat([crop_piece_frames(f, p) for f, p in zip(frames, pieces)]))
 
 
@@ -155,9 +157,8 @@ def check_store_description(output_dir: Path, description: dict) -> None:
             raise _different_store(output_dir, existing, description)
 
 
-def write_store_description(output_dir: Path, description: dict) -> None:
-    """Write ``frontend.json``, or check that an existing one describes the same extraction."""
-    check_store_description(output_dir, description)
+def _write_missing_description(output_dir: Path, description: dict) -> None:
+    """Write ``frontend.json`` unless it exists (callers check it first: check_store_description)."""
     path = output_dir / "frontend.json"
     if path.exists():
         return
@@ -263,7 +264,7 @@ def extract_shard(frontend: Frontend, corpus_root: str | os.PathLike, vads: list
     infos = check_vads_against_audio(corpus_root, kept, progress)
     # Only now that the list and its audio are known good does the store take shape.
     output_dir.mkdir(parents=True, exist_ok=True)
-    write_store_description(output_dir, description)
+    _write_missing_description(output_dir, description)  # checked against an existing one above
 
     writer = _FrameWriter(output_dir / f"{name}.npy", frontend.dim)
     index_lines = []
@@ -272,7 +273,7 @@ def extract_shard(frontend: Frontend, corpus_root: str | os.PathLike, vads: list
         bar = tqdm(total=sum(vad.duration for vad in kept) / 3600, unit="h", desc=f"features {name}",
                    disable=not progress, bar_format="{l_bar}{bar}| {n:.2f}/{total:.2f} h [{elapsed}<{remaining}]")
         for vad, pieces, frames in _frames_by_vad(frontend, loader, group or vad_group(frontend)):
-            vad_frames = frontend.normalize(torch.cat([crop_piece_frames(f, p) for f, p in zip(frames, pieces)]))
+            vad_frames = vad_frames_of_pieces(frontend, pieces, frames)
             offset = writer.append(vad_frames.float().cpu().numpy())
             index_lines.append(f"{vad.wav} {vad.speaker} {format_time(vad.start)} "
                                f"{format_time(vad.end)} {offset} {len(vad_frames)}\n")

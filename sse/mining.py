@@ -144,6 +144,7 @@ class MinedPairs(NamedTuple):
     similarity: np.ndarray
     threshold: float
     queries_covered: int
+    best: np.ndarray  # each query's best similarity after the filters (-inf: none survived)
 
 
 def select_pairs(table: SegmentTable, similarities: np.ndarray, ids: np.ndarray,
@@ -167,7 +168,7 @@ def select_pairs(table: SegmentTable, similarities: np.ndarray, ids: np.ndarray,
     first_of_pair = np.ones(len(low), dtype=bool)
     first_of_pair[1:] = (low[1:] != low[:-1]) | (high[1:] != high[:-1])
     covered = int((best >= threshold - TOLERANCE).sum())
-    return MinedPairs(low[first_of_pair], high[first_of_pair], similarity[first_of_pair], threshold, covered)
+    return MinedPairs(low[first_of_pair], high[first_of_pair], similarity[first_of_pair], threshold, covered, best)
 
 
 class SimilarityReport(NamedTuple):
@@ -190,16 +191,10 @@ class SimilarityReport(NamedTuple):
 NEAR_DUPLICATE = 0.99
 
 
-def similarity_report(embeddings: np.ndarray, table: SegmentTable, similarities: np.ndarray,
-                      ids: np.ndarray, nms_overlap: float = NMS_OVERLAP) -> SimilarityReport:
-    """The distribution of each query's best surviving neighbour similarity (after the self,
-    overlap and NMS filters), with the health of the embeddings that were searched."""
-    best = np.full(len(ids), -np.inf)
-    for begin in range(0, len(ids), 1 << 16):
-        rows = np.arange(begin, min(begin + (1 << 16), len(ids)))
-        kept = filter_neighbours(table, rows, ids[rows], nms_overlap)
-        best[rows] = np.where(kept, similarities[rows], -np.inf).max(axis=1)
-    finite = best[np.isfinite(best)]
+def similarity_report(embeddings: np.ndarray, mined: MinedPairs) -> SimilarityReport:
+    """The distribution of each query's best surviving neighbour similarity (after the filters
+    of :func:`select_pairs`), with the health of the embeddings that were searched."""
+    finite = mined.best[np.isfinite(mined.best)]
     percentiles = {q: float(np.percentile(finite, q)) if len(finite) else float("nan") for q in (10, 50, 90)}
     share = float((finite > NEAR_DUPLICATE).mean()) if len(finite) else 0.0
     return SimilarityReport(percentiles, share, embedding_health(embeddings))

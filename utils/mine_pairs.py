@@ -200,14 +200,14 @@ def main(argv=None) -> None:
         similarities.append(saved["similarities"])
         ids.append(saved["ids"])
     table, similarities, ids = mining.SegmentTable.of(segments), np.concatenate(similarities), np.concatenate(ids)
-    report = mining.similarity_report(embeddings, table, similarities, ids, args.nms_overlap)
+    mined = mining.select_pairs(table, similarities, ids, args.nms_overlap, args.coverage,
+                                cross_speaker=args.cross_speaker)
+    report = mining.similarity_report(embeddings, mined)
     logger.info("%s", report)
     if report.collapsed:
         logger.warning("the mining model %s looks collapsed: its embeddings hardly differ, so the pairs "
                        "will be close to random. Check its training loss and validation MAP first.",
                        args.path_sse)
-    mined = mining.select_pairs(table, similarities, ids, args.nms_overlap, args.coverage,
-                                cross_speaker=args.cross_speaker)
     if len(mined.first) == 0:
         raise UserError("no pair survived the filters (is the segment list tiny, or all from one file?)")
     write_pair_list(args.output, mining.as_pair_list(segments, mined))

@@ -304,15 +304,11 @@ class StoreTask(SSETask):
         self.store = FeatureStore(cfg.features)
         self.frontend_description = dict(self.store.frontend)
 
-    def _collate(self, drawn) -> dict:
-        pairs, labels = (drawn.pairs, drawn.labels) if isinstance(drawn, LabelBatch) else (drawn, None)
+    def _collate(self, pairs) -> dict:
         spans = [first for first, _ in pairs] + [second for _, second in pairs]
         frames, lengths = pad_frames([self.store.frames(*span) for span in spans])
-        sample = {"net_input": {"frames": frames, "lengths": lengths}, "nsentences": len(pairs),
-                  "ntokens": len(pairs), "id": torch.zeros(1, dtype=torch.long)}
-        if labels is not None:  # same-label pairs are masked in the loss
-            sample["pair_labels"] = torch.from_numpy(labels)
-        return sample
+        return {"net_input": {"frames": frames, "lengths": lengths}, "nsentences": len(pairs),
+                "ntokens": len(pairs), "id": torch.zeros(1, dtype=torch.long)}
 
     def _check_spans(self, spans) -> None:
         """Fail at start, not mid-epoch, if the store lacks a segment the sampler may draw."""
@@ -348,6 +344,11 @@ class GoldTaskConfig(StoreTaskConfig):
 @register_task("sse_gold", dataclass=GoldTaskConfig)
 class GoldTask(StoreTask):
     cfg: GoldTaskConfig
+
+    def _collate(self, batch: LabelBatch) -> dict:
+        sample = super()._collate(batch.pairs)
+        sample["pair_labels"] = torch.from_numpy(batch.labels)  # same-label pairs are masked in the loss
+        return sample
 
     def __init__(self, cfg: GoldTaskConfig) -> None:
         super().__init__(cfg)
