@@ -18,7 +18,6 @@ setup(
     # utils/ ships as sse_utils: the sse-* commands run its scripts (sse/commands.py).
     packages=find_packages(include=["sse", "sse.*"]) + ["sse_utils"],
     package_dir={"sse_utils": "utils"},
-    package_data={"sse": ["config/*.yaml"]},
     entry_points={"console_scripts": [
         "sse-vad=sse.commands:vad",
         "sse-segments=sse.commands:segments",

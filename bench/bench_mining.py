@@ -106,7 +106,7 @@ def one(size: int, device: str, exact_sample: int, nprobe: int, k: int) -> dict:
     embeddings, segments = synthetic_inputs(size)
     pca = phase("PCA fit", lambda: mining.fit_pca(embeddings))
     vectors = phase("project + L2 norm", lambda: mining.project(embeddings, pca))
-    del embeddings
+    embeddings = None  # frees it (the lambdas above have run)
     exact = phase("exact index build", lambda: knn.Searcher(vectors, "flat", device))
     sample = min(exact_sample, size)
     if sample == size:
@@ -115,13 +115,13 @@ def one(size: int, device: str, exact_sample: int, nprobe: int, k: int) -> dict:
         rows = np.sort(np.random.default_rng(1).choice(size, sample, replace=False))
         phase(f"exact search ({exact.backend}), {sample:,} queries x {size / sample:.0f}",
               lambda: exact.search(vectors[rows], k), estimate=True, scale=size / sample)
-    del exact
+    exact = None
     ivf = phase("IVF train + add", lambda: knn.Searcher(vectors, "ivf", "cpu", nprobe=nprobe))
     ivf_found = phase(f"IVF search (nlist {ivf.nlist}, nprobe {ivf.nprobe})", lambda: ivf.search(vectors, k))
     ivf_recall = knn.recall(ivf, k)
     if sample != size:
         similarities, ids = ivf_found
-    del ivf
+    ivf = None
     table = mining.SegmentTable.of(segments)
     mined = phase("filters + threshold" + (" (on IVF lists)" if sample != size else ""),
                   lambda: mining.select_pairs(table, similarities, ids))

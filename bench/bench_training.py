@@ -18,7 +18,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -37,12 +36,13 @@ def timed(function, repeats):
 
 def main() -> None:
     import fairseq  # noqa: F401  (registers the plugin on import of sse.plugin)
+    from sse.testing import save_wav2vec2_checkpoint
+
     from sse.formats import read_segment_list, read_vad_list
     from sse.frontend import build_frontend
     from sse.loss import nt_xent
     from sse.model import EncoderConfig, ProjectionHead, SSEEncoder
     from sse.plugin.model import SSEModel
-    from tiny_wav2vec2 import save_wav2vec2_checkpoint
     from sse.sampling import AugmentationSampler, AugmentationSettings
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -28,7 +28,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -130,11 +129,12 @@ def main() -> None:
     began = time.perf_counter()
 
     import fairseq  # noqa: F401  (the plugin and the wav2vec2 loader need it)
+    from sse.testing import save_wav2vec2_checkpoint
+
     from sse import knn, metrics
     from sse.frontend import build_frontend
     from sse.model import EncoderConfig, ProjectionHead, SSEEncoder
     from sse.plugin.model import SSEModel
-    from tiny_wav2vec2 import save_wav2vec2_checkpoint
 
     name = torch.cuda.get_device_name(0) if device.type == "cuda" else platform.processor() or "CPU"
     print(f"device: {name}; torch {torch.__version__}; fairseq {fairseq.__version__} "
@@ -182,7 +182,7 @@ def main() -> None:
     seconds = timed(lambda: searcher.search(vectors, 10), device, warmup=0)
     row(f"exact k-NN, k = 10 ({searcher.backend})", f"{sizes['knn']:,} x 128, all as queries",
         f"{seconds:.1f}", "-", "s")
-    del searcher, vectors
+    searcher = vectors = None
 
     embeddings = rng.normal(size=(sizes["map"], 512)).astype(np.float32)
     labels = rng.integers(0, sizes["map"] // 5, sizes["map"])

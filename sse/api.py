@@ -21,9 +21,14 @@ import numpy as np
 import torch
 
 from .audio import SAMPLE_RATE, audio_info, resample
+from .checkpoint import resolve_checkpoint
 from .defaults import BATCH_SIZE
+from .embed import embed_frames, frames_from_store, frames_on_the_fly
 from .errors import UserError
+from .evaluate import load_embedder
+from .features import FeatureStore
 from .formats import NO_SPEAKER, Segment, read_segments
+from .frontend import default_device
 
 
 class Embedder:
@@ -52,9 +57,6 @@ class Embedder:
         <end>`` lines allowed; wav paths relative to ``corpus_root``; frames from the feature
         store ``features`` if given, else computed with the context rule. ``progress``: show
         progress (tqdm on a terminal, log lines otherwise)."""
-        from .embed import embed_frames, frames_from_store, frames_on_the_fly  # noqa: PLC0415
-        from .features import FeatureStore  # noqa: PLC0415
-
         if isinstance(segments, (str, os.PathLike)):
             segments = read_segments(segments)
         segments = list(segments)
@@ -92,8 +94,6 @@ class Embedder:
         for torchaudio's (channels, samples)); channels are averaged and the rate converted to
         16 kHz, as the scripts read files.
         """
-        from .embed import embed_frames  # noqa: PLC0415
-
         items = []
         for index, waveform in enumerate(waveforms):
             samples = to_mono_16k(waveform, sample_rate, channels_first)
@@ -131,10 +131,6 @@ def load(path: str | os.PathLike | None, device=None, frontend: str | None = Non
     one the checkpoint recorded unless ``frontend``/``path_ssl``/``layer`` say otherwise.
     ``device`` defaults to CUDA when there is one.
     """
-    from .checkpoint import resolve_checkpoint  # noqa: PLC0415
-    from .evaluate import load_embedder  # noqa: PLC0415
-    from .frontend import default_device  # noqa: PLC0415
-
     device = torch.device(device) if device is not None else default_device()
     encoder, built = load_embedder(path, device, frontend, path_ssl, layer)
     return Embedder(encoder, built, device, resolve_checkpoint(path) if path is not None else None, batch_size)

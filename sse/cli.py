@@ -26,6 +26,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
+from . import progress
+from .defaults import BATCH_SIZE, CMVN_MODES, DEFAULT_LAYER, DEFAULT_WAV2VEC2, FRONTENDS
 from .errors import UserError
 
 #: Third-party loggers whose INFO lines are noise to a user (faiss reports, at INFO, every
@@ -265,8 +267,6 @@ def setup_logging(verbose=False, quiet: bool = False) -> None:
     if not verbose:
         for name in NOISY_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
-    from . import progress  # noqa: PLC0415
-
     progress.configure(quiet=quiet)
 
 
@@ -285,8 +285,6 @@ def run(main: Callable[[], object]) -> None:
 # -- the option groups several scripts share --------------------------------------------------
 def add_frontend_arguments(parser: Parser, default: str | None = "wav2vec2") -> None:
     """``--frontend``, ``--path_ssl`` and ``--layer``, as every script that computes frames takes them."""
-    from .defaults import CMVN_MODES, DEFAULT_LAYER, DEFAULT_WAV2VEC2, FRONTENDS  # noqa: PLC0415
-
     group = parser.add_argument_group("front-end")
     group.add_argument("--frontend", choices=FRONTENDS, default=default,
                        help="frame features" + ("" if default else
@@ -307,8 +305,6 @@ def add_device_argument(parser: Parser) -> None:
 
 
 def add_batch_size_argument(parser: Parser) -> None:
-    from .defaults import BATCH_SIZE  # noqa: PLC0415
-
     parser.add_argument("--batch_size", type=integer(1), default=BATCH_SIZE, help="segments per forward pass")
 
 

@@ -1,6 +1,8 @@
 """``--device``: checked against what this torch build and machine have, before any work."""
 from __future__ import annotations
 
+import sys
+
 import torch
 
 from .errors import UserError
@@ -36,7 +38,6 @@ def resolve_device(name: str | None) -> torch.device:
 
 
 if __name__ == "__main__":  # the recipes check SSE_DEVICE with: python -m sse.device NAME
-    import sys
 
     try:
         print(resolve_device(sys.argv[1] if len(sys.argv) > 1 else None).type)

@@ -23,6 +23,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
+from . import __version__
 from .errors import UserError
 from .files import atomic_open
 from .formats import Segment, format_segment_or_span, parse_segment_or_span
@@ -42,20 +43,21 @@ def l2_normalize(embeddings: np.ndarray) -> np.ndarray:
     return (embeddings / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
+def _absolute(path) -> str | None:
+    return None if path is None else str(Path(path).resolve())
+
+
 def write_dump(path: str | os.PathLike, embeddings: np.ndarray, segments: Sequence[Segment], *,
                model_path=None, baseline: str | None = None, frontend: dict | None = None,
                segment_list=None, corpus=None, features=None, normalized: bool = False) -> dict:
     """Write ``path`` (.npy) and its description; returns the description."""
-    from . import __version__  # noqa: PLC0415
-
     if len(embeddings) != len(segments):
         raise ValueError(f"{len(embeddings)} embeddings for {len(segments)} segments")
-    absolute = (lambda p: None if p is None else str(Path(p).resolve()))
     description = {
         "format": FORMAT, "version": VERSION,
         "shape": list(embeddings.shape), "dtype": str(embeddings.dtype), "normalized": bool(normalized),
-        "segment_list": absolute(segment_list), "corpus": absolute(corpus), "features": absolute(features),
-        "model": {"path": absolute(model_path), "baseline": baseline, "frontend": frontend},
+        "segment_list": _absolute(segment_list), "corpus": _absolute(corpus), "features": _absolute(features),
+        "model": {"path": _absolute(model_path), "baseline": baseline, "frontend": frontend},
         "toolkit": {"name": "sse", "version": __version__},
         "rows": [format_segment_or_span(segment) for segment in segments],
     }

@@ -17,6 +17,7 @@ from .errors import UserError
 from .features import FeatureStore, check_vads_against_audio, compute_vad_frames, frame_span
 from .formats import Segment
 from .frontend import Frontend
+from .progress import tqdm
 
 
 def frames_from_store(store: FeatureStore, segments: Sequence[Segment]) -> Iterator[tuple[int, np.ndarray]]:
@@ -32,8 +33,6 @@ def frames_on_the_fly(frontend: Frontend, corpus_root: str | os.PathLike, segmen
     Every file and VAD is checked before the first frame is computed, so a bad list fails
     before any work (or output).
     """
-    from .progress import tqdm  # noqa: PLC0415
-
     by_vad: dict = {}
     for index, segment in enumerate(segments):
         by_vad.setdefault(segment.vad, []).append(index)
@@ -67,8 +66,6 @@ def embed_frames(encoder: torch.nn.Module, items: Iterable[tuple[int, np.ndarray
     Items are buffered and sorted by length before batching, so little compute goes to padding.
     The encoder is put in eval mode for the call and restored afterwards.
     """
-    from .progress import tqdm  # noqa: PLC0415
-
     if device is None:
         device = next(encoder.parameters(), torch.empty(0)).device
     dtype = next(encoder.parameters(), torch.empty(0)).dtype

@@ -12,13 +12,16 @@ export writes that description beside the model (``<output>.json``) so a user kn
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
+import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from . import __version__
 from .errors import UserError
 from .files import atomic_open, atomic_path
 from .model import SSEEncoder
@@ -91,9 +94,6 @@ def export_onnx(encoder: SSEEncoder, path: str | os.PathLike) -> None:
     except ImportError as error:
         raise UserError(f"--format onnx needs the onnx and onnxscript packages ({error.name} is "
                         "missing): pip install onnx onnxscript") from None
-    import logging  # noqa: PLC0415
-    import warnings  # noqa: PLC0415
-
     module = PortableEncoder(encoder.float().eval())
     frames, lengths = example_inputs(module.input_dim)
     batch, time = torch.export.Dim("batch", min=1), torch.export.Dim("time", min=2)
@@ -117,8 +117,6 @@ def export_onnx(encoder: SSEEncoder, path: str | os.PathLike) -> None:
 
 def write_model_card(path: str | os.PathLike, fmt: str, encoder: SSEEncoder, frontend: dict, source) -> Path:
     """``<path>.json``: what the exported file expects and where it came from."""
-    from . import __version__  # noqa: PLC0415
-
     card = Path(f"{path}.json")
     with atomic_open(card) as out:
         json.dump({"format": fmt, "inputs": {"frames": ["batch", "time", encoder.config.input_dim],

@@ -39,6 +39,7 @@ from .errors import FormatError, UserError
 from .files import atomic_open, remove_leftover_parts
 from .formats import VAD_TOLERANCE, Vad, format_time
 from .frontend import Frontend, canonical_description, resolve_cmvn
+from .progress import tqdm
 from .sharding import shard_slice
 
 logger = logging.getLogger(__name__)
@@ -223,8 +224,6 @@ class _FrameWriter:
 def check_vads_against_audio(corpus_root: str | os.PathLike, vads: Iterable[Vad],
                              progress: bool = True) -> dict:
     """Check every file exists and every VAD lies inside its file; return ``{wav: AudioInfo}``."""
-    from .progress import tqdm  # noqa: PLC0415
-
     infos: dict = {}
     for vad in tqdm(vads, desc="checking audio", unit="vad", disable=not progress, leave=False):
         if vad.wav not in infos:
@@ -243,8 +242,6 @@ def extract_shard(frontend: Frontend, corpus_root: str | os.PathLike, vads: list
 
     ``group`` VADs at a time go through the front-end together (default: :func:`vad_group`).
     """
-    from .progress import tqdm  # noqa: PLC0415
-
     output_dir = Path(output_dir)
     description = store_description(frontend, nshards, vads)
     check_store_description(output_dir, description)

@@ -13,6 +13,7 @@ whichever front-end made them: frame ``i`` of a stretch starting at ``t`` begins
 """
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 from pathlib import Path
@@ -21,12 +22,19 @@ import numpy as np
 import torch
 
 from .audio import SAMPLE_RATE
+from .defaults import (  # noqa: F401
+    CMVN_MODES,
+    DEFAULT_CMVN,
+    DEFAULT_LAYER,
+    DEFAULT_WAV2VEC2,
+    FRAME_RATE,
+    FRONTENDS,  # (re-exported)
+)
 from .errors import UserError
+from .precision import autocast
 
 logger = logging.getLogger(__name__)
 
-from .defaults import (CMVN_MODES, DEFAULT_CMVN, DEFAULT_LAYER, DEFAULT_WAV2VEC2, FRAME_RATE,  # noqa: F401
-                       FRONTENDS)  # (re-exported)
 
 
 def apply_cmvn(frames: torch.Tensor) -> torch.Tensor:
@@ -153,8 +161,6 @@ def allow_fairseq_checkpoint_classes() -> None:
     ``fairseq-train``, the meters of its progress logger. Only these classes are allow-listed;
     weights-only loading stays on for everything else.
     """
-    import argparse  # noqa: PLC0415
-
     allowed: list = [argparse.Namespace]
     try:
         from fairseq.logging import meters  # noqa: PLC0415
@@ -225,8 +231,6 @@ class Wav2Vec2Frontend(Frontend):
 
     @torch.no_grad()
     def _forward(self, waves: torch.Tensor) -> torch.Tensor:
-        from .precision import autocast  # noqa: PLC0415
-
         if self.normalize_waveform:  # large models were trained on per-utterance normalised audio
             waves = torch.nn.functional.layer_norm(waves, waves.shape[-1:])
         with autocast(self.device, self.precision):

@@ -25,12 +25,12 @@ from typing import NamedTuple, Sequence
 import numpy as np
 import torch
 
+from .defaults import COVERAGE, MAX_PCA_FIT, NMS_OVERLAP, PCA_DIM, K  # noqa: F401  (re-exported)
 from .formats import Pair, Segment
 from .health import EmbeddingHealth, embedding_health
 
 logger = logging.getLogger(__name__)
 
-from .defaults import COVERAGE, K, MAX_PCA_FIT, NMS_OVERLAP, PCA_DIM  # noqa: E402,F401  (re-exported)
 THRESHOLD_STEP = 0.01
 TOLERANCE = 1e-6  # float32 similarities: 0.9 is stored as 0.89999998
 

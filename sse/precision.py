@@ -12,6 +12,8 @@ import contextlib
 
 import torch
 
+from .errors import UserError
+
 PRECISIONS = ("fp32", "fp16", "bf16")
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -34,6 +36,5 @@ def frontend_precision(choice: str, fp16: bool = False, bf16: bool = False) -> s
     """``choice`` (one of :data:`PRECISIONS`, or ``auto``: as training) as a precision."""
     precision = training_precision(fp16, bf16) if choice == "auto" else choice
     if precision not in PRECISIONS:
-        from .errors import UserError  # noqa: PLC0415
         raise UserError(f"unknown front-end precision {choice!r}; choose auto, {', '.join(PRECISIONS)}")
     return precision

@@ -8,6 +8,7 @@ same file and times) is excluded from its neighbours.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from typing import NamedTuple, Sequence
 
 import numpy as np
@@ -111,8 +112,6 @@ def precision_at_k(ids: np.ndarray, query_labels: Sequence[str | None], database
                    exclude: Sequence[Sequence[int]] | None = None) -> PrecisionAtK | None:
     """Share of each query's k neighbours with its label, averaged over the queries that have a
     label and at least one other database row carrying it; None if there is no such query."""
-    from collections import Counter  # noqa: PLC0415
-
     counts = Counter(label for label in database_labels if label is not None)
     k = ids.shape[1]
     values = []

@@ -1,9 +1,9 @@
 """Shared fixtures: a tiny fairseq wav2vec 2.0 checkpoint and a small spoken-word corpus."""
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import NamedTuple
 
@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 import soundfile
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sse import progress
+from sse.testing import save_tiny_wav2vec2
 
 WORDS = ("window", "garden", "yellow", "market")
 VOICES = ("en-us+m1", "en-gb+f2", "en-us+m3", "en-gb-scotland+f1")
@@ -31,30 +30,8 @@ class WordCorpus(NamedTuple):
     labels: list      # the segment list's transcriptions, in order
 
 
-def run_script(script: str, *args, check: bool = False) -> subprocess.CompletedProcess:
-    """Run ``utils/<script>`` in a subprocess, as a user would."""
-    result = subprocess.run([sys.executable, str(REPO / "utils" / script), *map(str, args)],
-                            capture_output=True, text=True, cwd=REPO)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{script} failed ({result.returncode}):\n{result.stderr[-3000:]}")
-    return result
-
-
-def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
-    """Exit status 2, one line on stderr naming the problem, no traceback."""
-    assert result.returncode == 2, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("error:") or line.startswith("usage:")
-              or ": error:" in line]
-    assert errors, result.stderr
-    assert "Traceback" not in result.stderr
-    for fragment in fragments:
-        assert fragment in result.stderr, (fragment, result.stderr)
-
-
 @pytest.fixture(scope="session")
 def tiny_wav2vec2(tmp_path_factory) -> Path:
-    from tiny_wav2vec2 import save_tiny_wav2vec2
     return Path(save_tiny_wav2vec2(tmp_path_factory.mktemp("w2v") / "tiny_wav2vec2.pt"))
 
 
@@ -103,10 +80,6 @@ def word_corpus(tmp_path_factory) -> WordCorpus:
 @pytest.fixture
 def restore_logging():
     """Scripts run in this process set up logging; undo it so later tests see pytest's own."""
-    import logging
-
-    from sse import progress
-
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     yield

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from conftest import run_script
 
 import sse
 from sse.audio import read_audio
@@ -14,6 +13,7 @@ from sse.dumps import read_dump
 from sse.formats import read_segment_list
 from sse.frontend import build_frontend
 from sse.model import SSEEncoder
+from tests.helpers import run_script
 
 
 @pytest.fixture(scope="module")

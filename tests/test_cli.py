@@ -8,13 +8,13 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO, run_script
 
 from sse import cli
 from sse.errors import UserError
+from tests.helpers import REPO, run_script
 
 SCRIPTS = ["vad.py", "make_segments.py", "extract_features.py", "transcribe_timestamps.py", "make_benchmark.py",
-           "mine_pairs.py", "map_dump.py", "map_table.py", "search.py", "export_model.py", "make_demo_corpus.py",
+           "mine_pairs.py", "map_dump.py", "map_table.py", "search.py", "export_model.py", "demo/make_demo_corpus.py",
            "plot_training.py", "make_word_corpus.py", "pair_quality.py"]
 
 
@@ -140,8 +140,8 @@ BAD_NUMBERS = [
     ("make_segments.py", ["--max_segments", "0"], "--max_segments: 0 is out of range"),
     ("make_benchmark.py", ["--max_gap", "-1"], "--max_gap: -1 is out of range"),
     ("search.py", ["--k", "0"], "--k: 0 is out of range"),
-    ("make_demo_corpus.py", ["--dev-fraction", "1"], "--dev_fraction: 1 is out of range"),
-    ("make_demo_corpus.py", ["--minutes", "nan"], "--minutes: expected a finite number"),
+    ("demo/make_demo_corpus.py", ["--dev-fraction", "1"], "--dev_fraction: 1 is out of range"),
+    ("demo/make_demo_corpus.py", ["--minutes", "nan"], "--minutes: expected a finite number"),
 ]
 REQUIRED = {
     "map_dump.py": ["--path_wavs", "W", "--path_segments", "S", "--task", "dump", "--baseline", "mean"],
@@ -151,12 +151,12 @@ REQUIRED = {
     "make_segments.py": ["VADS"],
     "make_benchmark.py": ["--alignments", "A"],
     "search.py": ["--embeddings", "E.npy", "--query_rows", "all"],
-    "make_demo_corpus.py": [],
+    "demo/make_demo_corpus.py": [],
 }
 OUTPUTS = {"map_dump.py": ("--output", "out.npy"), "extract_features.py": ("--output", "feats"),
            "mine_pairs.py": ("--output", "pairs"), "vad.py": ("--output", "vads"),
            "make_segments.py": (None, "segments"), "make_benchmark.py": ("--output", "bench"),
-           "search.py": ("--output", "found"), "make_demo_corpus.py": (None, "corpus")}
+           "search.py": ("--output", "found"), "demo/make_demo_corpus.py": (None, "corpus")}
 
 
 def run_in_process(script, argv, capsys):
@@ -190,7 +190,7 @@ def test_unwritable_outputs_are_refused_before_any_work(tmp_path, capsys, script
     below_a_file = tmp_path / "a_file" / "sub" / OUTPUTS[script][1]
     one_line_error(run_in_process(script, [*REQUIRED[script], *output_args(script, below_a_file)], capsys),
                    "cannot be created", "is a file, not a folder")
-    if script not in ("extract_features.py", "make_demo_corpus.py"):  # their output is a folder
+    if script not in ("extract_features.py", "demo/make_demo_corpus.py"):  # their output is a folder
         one_line_error(run_in_process(script, [*REQUIRED[script], *output_args(script, folder)], capsys),
                        "is a folder")
     else:
@@ -247,7 +247,7 @@ def test_positional_and_named_inputs_give_the_same_segments(tmp_path):
 
 
 @pytest.mark.parametrize("recipe", ["launch_init.sh", "iteration.sh", "launch_gold.sh", "run_demo.sh",
-                                    "utils/prepare_demo_data.sh"])
+                                    "utils/demo/prepare_demo_data.sh"])
 def test_recipes_answer_help_without_doing_work(tmp_path, recipe):
     env = dict(os.environ, SSE_EXP=str(tmp_path / "exp"), SSE_DEVICE="cpu")
     result = subprocess.run(["bash", str(REPO / recipe), "--help"], cwd=tmp_path, capture_output=True,

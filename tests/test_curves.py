@@ -1,7 +1,6 @@
 """Training curves read from fairseq-train's log (sse/curves.py, utils/plot_training.py)."""
-from conftest import run_script
-
 from sse.curves import read_training_log
+from tests.helpers import run_script
 
 LOG = """\
 2026-11-25 19:12:07 | INFO | fairseq_cli.train | begin training epoch 1

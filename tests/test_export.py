@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, run_script
 
 from sse.checkpoint import load_encoder, save_encoder
 from sse.export import PortableEncoder, export_torchscript
 from sse.model import SSEEncoder
+from tests.helpers import REPO, run_script
 
 FRONTEND = {"name": "mfcc", "dim": 20, "frame_rate": 50}
 

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from conftest import assert_user_error, run_script
 
 from sse.errors import UserError
 from sse.features import FeatureStore, compute_vad_frames, extract_shard, frame_span, vad_pieces
 from sse.formats import Vad
 from sse.frontend import build_frontend
+from tests.helpers import assert_user_error, run_script
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +109,7 @@ def test_finished_shards_are_skipped_and_interrupted_ones_leave_nothing(long_fil
     assert len(FeatureStore(tmp_path)) == 6
 
 
+@pytest.mark.slow
 def test_extract_features_cli(long_file, tmp_path):
     (tmp_path / "vads").write_text("long.wav a 0 2\nshort.wav b 1 3\n")
     result = run_script("extract_features.py", "--path_wavs", long_file, "--path_vads", tmp_path / "vads",

@@ -4,9 +4,19 @@ import pytest
 
 from sse.errors import FormatError
 from sse.files import atomic_open
-from sse.formats import (Pair, Segment, Vad, format_time, read_pair_list, read_segment_list,
-                         read_vad_list, read_vads_of, write_pair_list, write_segment_list,
-                         write_vad_list)
+from sse.formats import (
+    Pair,
+    Segment,
+    Vad,
+    format_time,
+    read_pair_list,
+    read_segment_list,
+    read_vad_list,
+    read_vads_of,
+    write_pair_list,
+    write_segment_list,
+    write_vad_list,
+)
 
 
 def write(tmp_path, text, name="list"):

@@ -17,7 +17,7 @@ def reference_nt_xent(first, second, temperature):
         partner = (i + n) % (2 * n)
         logits = [z[i] @ z[j] / temperature for j in range(2 * n) if j != i]
         positive = z[i] @ z[partner] / temperature
-        total += -(positive - math.log(sum(math.exp(l) for l in logits)))
+        total += -(positive - math.log(sum(math.exp(logit) for logit in logits)))
     return total / (2 * n)
 
 

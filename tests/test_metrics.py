@@ -4,20 +4,7 @@ import torch
 from sklearn.metrics import average_precision_score
 
 from sse.metrics import _count_numpy, _count_torch, mean_average_precision
-
-
-def sklearn_map(embeddings, labels):
-    """MAP computed independently: one scikit-learn AP per query over all other segments."""
-    x = torch.nn.functional.normalize(torch.as_tensor(embeddings, dtype=torch.float32), dim=1)
-    scores = (x @ x.T).double().numpy()
-    labels = np.asarray(labels)
-    aps = []
-    for query in range(len(labels)):
-        others = np.arange(len(labels)) != query
-        relevant = labels[others] == labels[query]
-        if relevant.any():
-            aps.append(average_precision_score(relevant, scores[query][others]))
-    return float(np.mean(aps)), len(aps)
+from tests.helpers import sklearn_map
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

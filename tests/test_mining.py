@@ -4,13 +4,13 @@ import re
 import numpy as np
 import pytest
 import torch
-from conftest import assert_user_error, run_script
 
 from sse.checkpoint import save_encoder
 from sse.formats import Segment, read_pair_list
 from sse.knn import Searcher, exact_knn_torch, recall
 from sse.mining import SegmentTable, coverage_threshold, filter_neighbours, fit_pca, project, select_pairs
 from sse.model import SSEEncoder
+from tests.helpers import assert_user_error, run_script
 
 
 def unit(x):
@@ -142,6 +142,7 @@ def mining_inputs(word_corpus, tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow
 def test_cli_mines_a_pair_list_and_resumes(mining_inputs, tmp_path):
     args = ["--path_segments", mining_inputs / "segments", "--features", mining_inputs / "features",
             "--path_sse", mining_inputs / "model.pt", "--output", tmp_path / "pairs", "--nshards", "3",

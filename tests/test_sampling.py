@@ -6,8 +6,7 @@ import soundfile
 
 from sse.errors import UserError
 from sse.formats import Pair, Segment, Vad
-from sse.sampling import (AugmentationSampler, AugmentationSettings, LabelSampler, PairSampler, batch_rng,
-                          split_heldout)
+from sse.sampling import AugmentationSampler, AugmentationSettings, LabelSampler, PairSampler, batch_rng, split_heldout
 
 
 @pytest.fixture(scope="module")

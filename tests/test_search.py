@@ -1,12 +1,12 @@
 """Query-by-example (sse/search.py, utils/search.py) against brute force."""
 import numpy as np
 import pytest
-from conftest import run_script
 
 from sse.dumps import write_dump
 from sse.errors import UserError
 from sse.formats import Segment, format_segment_or_span
 from sse.search import nearest, parse_rows, precision_at_k
+from tests.helpers import run_script
 
 
 def brute_force(database, queries, k, exclude):

@@ -1,7 +1,6 @@
-from conftest import assert_user_error, run_script
-
 from sse.formats import Vad, read_segment_list
 from sse.segments import count_segments, make_segments
+from tests.helpers import assert_user_error, run_script
 
 # A hand-made VAD list and its segment count, worked out by hand:
 #   1.00 s -> 6 grid steps of 0.16 s -> 6+5+4+3+2+1 = 21 segments

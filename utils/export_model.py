@@ -19,6 +19,7 @@ on, recorded in OUTPUT.json beside it (e.g. MFCC: ``sse.frontend.build_frontend(
     encoder = torch.jit.load("sse.pt")
     embeddings = encoder(frames, lengths)
 """
+import logging
 import sys
 from pathlib import Path
 
@@ -61,8 +62,6 @@ def main(argv=None) -> None:
     else:
         cli.check_output(args.output, "dir", "--output")
     cli.setup_logging(args)
-    import logging  # noqa: PLC0415
-
     import torch  # noqa: PLC0415
 
     from sse.checkpoint import BEST, load_encoder, save_encoder  # noqa: PLC0415

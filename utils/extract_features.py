@@ -10,12 +10,16 @@ interrupted run resumes, and ``--shard/--nshards`` split the work over a cluster
         --frontend wav2vec2 --path_ssl pretrained/wav2vec_small.pt --layer 8 --nshards 8
     python utils/extract_features.py ... --frontend mfcc          # no weights needed
 """
+import logging
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
 
 from sse import cli  # noqa: E402
+from sse.errors import UserError  # noqa: E402
+from sse.formats import read_vads_of  # noqa: E402
+from sse.sharding import requested_shards  # noqa: E402
 
 
 def build_parser() -> cli.Parser:
@@ -39,15 +43,15 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     cli.check_shards(parser, args)
     cli.setup_logging(args)
-    import logging  # noqa: PLC0415
-
     from sse.device import resolve_device  # noqa: PLC0415
-    from sse.errors import UserError  # noqa: PLC0415
-    from sse.features import (MIN_VAD, check_requested_store, check_vads_against_audio,  # noqa: PLC0415
-                              extract_shard, shard_problem)
-    from sse.formats import read_vads_of  # noqa: PLC0415
+    from sse.features import (  # noqa: PLC0415
+        MIN_VAD,
+        check_requested_store,
+        check_vads_against_audio,
+        extract_shard,
+        shard_problem,
+    )
     from sse.frontend import build_frontend  # noqa: PLC0415
-    from sse.sharding import requested_shards  # noqa: PLC0415
 
     if not Path(args.path_wavs).is_dir():
         raise UserError(f"{args.path_wavs}: no such corpus folder")

@@ -12,7 +12,7 @@ dropped unless --keep_stress), the label ``utils/transcribe_timestamps.py`` woul
 Only labels spoken by at least two speakers are kept; --max_per_label keeps that many tokens
 of a label, drawn at random (--seed) across as many speakers as possible; --max_segments then
 keeps whole labels, in random order, up to that many segments. OUT is a 7-field segment list
-sorted by wav path and time. The rules are documented in ``sse/labels.py``.
+sorted by wav path and time. The rules are documented in ``sse/prep/benchmark.py``.
 
 Speakers and VAD fields: with --path_vads, each segment gets its speaker and VAD times from the
 VAD of the list that contains it (segments inside no VAD are dropped). Without, a segment's
@@ -29,24 +29,37 @@ $LS/dev-clean/1272/128104/1272-128104-0000.flac, then
         --output sse_benchmark/dev-clean-ngrams --max_per_label 20 --seed 0
 
 TextGrid paths carry no audio extension: --path_wavs finds each file's audio (and is needed
-unless --path_vads names the audio paths). The toolkit's alignment file (``sse/alignments.py``)
+unless --path_vads names the audio paths). The toolkit's alignment file (``sse/prep/alignments.py``)
 already names audio paths and needs neither. Exact MAP compares all N^2 pairs of segments:
 --max_segments keeps N small enough for the evaluation budget at hand.
 """
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sse import cli  # noqa: E402
-from sse.speakers import DEFAULT_SPEAKER_REGEX  # noqa: E402
+from sse.errors import UserError  # noqa: E402
+from sse.formats import read_vad_list, write_segment_list  # noqa: E402
+from sse.prep.benchmark import (  # noqa: E402
+    MAX_DURATION,
+    MAX_GAP,
+    MIN_DURATION,
+    BenchmarkConfig,
+    build_benchmark,
+    resolve_audio_paths,
+    wav_paths_need_resolving,
+)
+from sse.prep.labels import load_alignments  # noqa: E402
+from sse.prep.speakers import DEFAULT_SPEAKER_REGEX, speakers_from_regex  # noqa: E402
+
+logger = logging.getLogger("make_benchmark")
 
 
 def build_parser() -> cli.Parser:
-    from sse.labels import MAX_DURATION, MAX_GAP, MIN_DURATION  # noqa: PLC0415  (numpy, no torch)
-
     parser = cli.Parser(description=__doc__)
     parser.add_argument("--alignments", required=True,
                         help="the toolkit's alignment file, or a folder of MFA TextGrids")
@@ -81,16 +94,6 @@ def parse_args(argv=None):
 def main(argv=None) -> None:
     args = parse_args(argv)
     cli.setup_logging(args)
-    import logging  # noqa: PLC0415
-
-    from sse.alignments import load_alignments  # noqa: PLC0415
-    from sse.errors import UserError  # noqa: PLC0415
-    from sse.formats import read_vad_list, write_segment_list  # noqa: PLC0415
-    from sse.labels import (BenchmarkConfig, build_benchmark, resolve_audio_paths,  # noqa: PLC0415
-                            wav_paths_need_resolving)
-    from sse.speakers import speakers_from_regex  # noqa: PLC0415
-
-    logger = logging.getLogger("make_benchmark")
     config = BenchmarkConfig(min_duration=args.min_duration, max_duration=args.max_duration,
                              max_gap=args.max_gap, max_per_label=args.max_per_label,
                              max_segments=args.max_segments, seed=args.seed,

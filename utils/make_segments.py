@@ -7,12 +7,16 @@ Every span on a 0.16 s grid counted from each VAD's start, 0.16 s to 0.96 s long
     python utils/make_segments.py VADS OUT --max_segments 4000000 --seed 0   # subsample
     python utils/make_segments.py --path_vads VADS --output OUT               # the same, by name
 """
+import logging
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
 
 from sse import cli  # noqa: E402
+from sse.errors import UserError  # noqa: E402
+from sse.formats import read_vad_list, write_segment_list  # noqa: E402
+from sse.segments import count_segments, make_segments  # noqa: E402
 
 
 def build_parser() -> cli.Parser:
@@ -34,12 +38,6 @@ def main(argv=None) -> None:
     cli.merge_positional(parser, args, "path_vads", "vads", "--path_vads", "VADS")
     cli.merge_positional(parser, args, "output", "output_positional", "--output", "OUT")
     cli.setup_logging(args)
-    import logging  # noqa: PLC0415
-
-    from sse.errors import UserError  # noqa: PLC0415
-    from sse.formats import read_vad_list, write_segment_list  # noqa: PLC0415
-    from sse.segments import count_segments, make_segments  # noqa: PLC0415
-
     vads = read_vad_list(args.path_vads)
     total = count_segments(vads)
     segments = make_segments(vads, args.max_segments, args.seed)

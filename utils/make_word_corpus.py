@@ -15,6 +15,7 @@ Dataset's ``{digit}_{speaker}_{take}.wav``) or from a ``<wav> <speaker> <label>`
     python utils/make_word_corpus.py --path_wavs words/ --list words.txt --output corpus \\
         --heldout_speakers spk7,spk8
 """
+import logging
 import sys
 from pathlib import Path
 
@@ -22,6 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone
 
 from sse import cli  # noqa: E402
 from sse.defaults import FSDD_PATTERN  # noqa: E402
+from sse.prep.word_corpus import (  # noqa: E402
+    SessionSettings,
+    build_word_corpus,
+    tokens_from_list,
+    tokens_from_pattern,
+)
 
 
 def build_parser() -> cli.Parser:
@@ -49,11 +56,6 @@ def build_parser() -> cli.Parser:
 def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
     cli.setup_logging(args)
-    import logging  # noqa: PLC0415
-
-    from sse.prep.word_corpus import (SessionSettings, build_word_corpus, tokens_from_list,  # noqa: PLC0415
-                                      tokens_from_pattern)
-
     tokens = tokens_from_list(args.list) if args.list else tokens_from_pattern(args.path_wavs, args.pattern)
     settings = SessionSettings(args.min_words, args.max_words, args.min_gap, args.max_gap)
     corpus = build_word_corpus(args.path_wavs, tokens, args.output, args.heldout_fraction,

@@ -19,12 +19,15 @@ version, and whether rows are L2-normalised (``sse/dumps.py``).
 The segment list may also hold plain spans, ``<wav> <start> <end>`` (no speaker, no VAD): a
 span is embedded with its own times as VAD.
 """
+import logging
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
 
 from sse import cli  # noqa: E402
+from sse.dumps import l2_normalize, write_dump  # noqa: E402
+from sse.formats import read_segments  # noqa: E402
 
 
 def build_parser() -> cli.Parser:
@@ -54,13 +57,10 @@ def main(argv=None) -> None:
         if not args.output:
             parser.error("--task=dump needs --output")
         cli.require_suffix(args.output, (".npy",), "--output")
-    import logging  # noqa: PLC0415
 
     from sse.checkpoint import resolve_checkpoint  # noqa: PLC0415
-    from sse.dumps import l2_normalize, write_dump  # noqa: PLC0415
-    from sse.evaluate import embed_segments, load_embedder, score  # noqa: PLC0415
-    from sse.formats import read_segments  # noqa: PLC0415
     from sse.device import resolve_device  # noqa: PLC0415
+    from sse.evaluate import embed_segments, load_embedder, score  # noqa: PLC0415
 
     logger = logging.getLogger("map_dump")
     device = resolve_device(args.device)

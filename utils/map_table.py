@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone
 from sse import cli  # noqa: E402
 from sse.errors import UserError  # noqa: E402
 from sse.files import atomic_open, atomic_path  # noqa: E402
+from sse.formats import read_segment_list  # noqa: E402
 
 logger = logging.getLogger("map_table")
 PLOT_FORMATS = (".png", ".pdf", ".svg")
@@ -80,9 +81,8 @@ def main(argv=None) -> None:
     if args.output_plot:
         cli.require_suffix(args.output_plot, PLOT_FORMATS, "--output_plot")
     from sse.checkpoint import load_encoder  # noqa: PLC0415
-    from sse.evaluate import embed_segments, load_embedder, score  # noqa: PLC0415
-    from sse.formats import read_segment_list  # noqa: PLC0415
     from sse.device import resolve_device  # noqa: PLC0415
+    from sse.evaluate import embed_segments, load_embedder, score  # noqa: PLC0415
     from sse.metrics import NAME  # noqa: PLC0415
 
     args.model = args.path_sse

@@ -14,6 +14,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
 
 from sse import cli  # noqa: E402
+from sse.formats import read_pair_list, read_segment_list  # noqa: E402
+from sse.pair_quality import pair_quality  # noqa: E402
 
 
 def build_parser() -> cli.Parser:
@@ -28,9 +30,6 @@ def build_parser() -> cli.Parser:
 def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
     cli.setup_logging(args)
-    from sse.formats import read_pair_list, read_segment_list  # noqa: PLC0415
-    from sse.pair_quality import pair_quality  # noqa: PLC0415
-
     print(pair_quality(read_pair_list(args.pairs), read_segment_list(args.labels, require_transcriptions=True),
                        args.min_iou))
 

@@ -9,12 +9,15 @@ Reads the per-epoch ``| train |`` and ``| valid |`` lines that fairseq-train wri
 stage's train.log (``sse/curves.py``). The recipes call this after every stage; the full
 scalars are also in each stage's tensorboard/ folder (``tensorboard --logdir exp``).
 """
+import logging
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
 
 from sse import cli  # noqa: E402
+from sse.curves import PLOT_FORMATS, plot_curves, read_training_log  # noqa: E402
+from sse.errors import UserError  # noqa: E402
 
 
 def parse_log(text: str) -> tuple[str, str]:
@@ -34,14 +37,9 @@ def build_parser() -> cli.Parser:
 def main(argv=None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from sse.curves import PLOT_FORMATS, plot_curves, read_training_log  # noqa: PLC0415
 
     cli.require_suffix(args.output, PLOT_FORMATS, "--output")
     cli.setup_logging(args)
-    import logging  # noqa: PLC0415
-
-    from sse.errors import UserError  # noqa: PLC0415
-
     runs = [(name, read_training_log(path)) for name, path in args.log]
     if not any(epochs for _, epochs in runs):
         raise UserError(f"{', '.join(path for _, path in args.log)}: no finished epoch in the log yet")

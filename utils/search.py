@@ -23,12 +23,20 @@ carry the query's label, averaged over the labelled queries whose label occurs a
 searched rows. Search is FAISS IndexFlatIP on CPU, or a chunked matrix product on the GPU
 (--device cuda, or by default when a model is loaded and CUDA is there).
 """
+import logging
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
 
+import numpy as np  # noqa: E402
+
 from sse import cli  # noqa: E402
+from sse.dumps import read_dump  # noqa: E402
+from sse.errors import UserError  # noqa: E402
+from sse.files import atomic_open  # noqa: E402
+from sse.formats import format_segment_or_span, read_segments  # noqa: E402
+from sse.search import nearest, parse_rows, precision_at_k  # noqa: E402
 
 
 def build_parser() -> cli.Parser:
@@ -61,15 +69,6 @@ def main(argv=None) -> None:
     if args.path_segments is not None and args.path_sse is None:
         parser.error("--path_segments needs --path_sse, the model that embeds it")
     cli.setup_logging(args)
-    import logging  # noqa: PLC0415
-
-    import numpy as np  # noqa: PLC0415
-
-    from sse.errors import UserError  # noqa: PLC0415
-    from sse.files import atomic_open  # noqa: PLC0415
-    from sse.formats import format_segment_or_span, read_segments  # noqa: PLC0415
-    from sse.search import nearest, parse_rows, precision_at_k  # noqa: PLC0415
-
     logger = logging.getLogger("search")
     # Searching a dump needs no torch: FAISS on CPU unless --device names a GPU.
     device = args.device
@@ -93,7 +92,6 @@ def main(argv=None) -> None:
 
     description = None
     if args.embeddings is not None:
-        from sse.dumps import read_dump  # noqa: PLC0415
 
         database, segments, description = read_dump(args.embeddings)
     else:

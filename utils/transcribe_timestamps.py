@@ -6,18 +6,27 @@
 ALIGNMENTS is the toolkit's alignment file or a folder of Montreal Forced Aligner TextGrids
 (``a/b.TextGrid`` aligns ``a/b.wav``). A segment's label is the phones whose midpoint lies in
 [segment start, segment end), comma-joined, stress digits dropped unless ``--keep_stress``
-(see ``sse/labels.py``). OUT is the segment list with that label as 7th field, in input order;
+(see ``sse/prep/labels.py``). OUT is the segment list with that label as 7th field, in input order;
 segments that hold no phone (silence) are left out and counted. Every listed file must be
 aligned; with ``--path_wavs`` no segment may end past the end of its audio.
 """
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sse import cli  # noqa: E402
+from sse.errors import UserError  # noqa: E402
+from sse.formats import read_segment_list, write_segment_list  # noqa: E402
+from sse.prep.labels import (  # noqa: E402
+    check_coverage,
+    check_within_audio,
+    load_alignments,
+    transcribe_segments,
+)
 
 
 def build_parser() -> cli.Parser:
@@ -50,13 +59,6 @@ def parse_args(argv=None):
 def main(argv=None) -> None:
     args = parse_args(argv)
     cli.setup_logging(args)
-    import logging  # noqa: PLC0415
-
-    from sse.alignments import load_alignments  # noqa: PLC0415
-    from sse.errors import UserError  # noqa: PLC0415
-    from sse.formats import read_segment_list, write_segment_list  # noqa: PLC0415
-    from sse.labels import check_coverage, check_within_audio, transcribe_segments  # noqa: PLC0415
-
     logger = logging.getLogger("transcribe_timestamps")
     segments = read_segment_list(args.path_segments)
     alignments = load_alignments(args.alignments)

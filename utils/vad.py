@@ -17,20 +17,23 @@ relative path without extension), when nothing is known about who speaks.
 """
 from __future__ import annotations
 
+import logging
 import sys
+import time
 from pathlib import Path
 
 # Lets the script run from a checkout without installing the package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sse import cli  # noqa: E402
-from sse.speakers import DEFAULT_SPEAKER_REGEX, SPEAKER_SOURCES  # noqa: E402
+from sse.errors import UserError  # noqa: E402
+from sse.formats import write_vad_list  # noqa: E402
+from sse.prep.speakers import DEFAULT_SPEAKER_REGEX, SPEAKER_SOURCES  # noqa: E402
+from sse.prep.vad import BACKENDS, VadSettings, list_corpus, vad_corpus  # noqa: E402
 from sse.sharding import check_shard_arguments  # noqa: E402
 
 
 def build_parser() -> cli.Parser:
-    from sse.vad import BACKENDS, VadSettings  # noqa: PLC0415  (numpy and soundfile, no torch)
-
     defaults = VadSettings()
     parser = cli.Parser(description=__doc__)
     parser.add_argument("--path_wavs", required=True, help="corpus root; every audio file below it is processed")
@@ -81,13 +84,6 @@ def parse_args(argv=None):
 def main(argv=None) -> None:
     args = parse_args(argv)
     cli.setup_logging(args)
-    import logging  # noqa: PLC0415
-    import time  # noqa: PLC0415
-
-    from sse.errors import UserError  # noqa: PLC0415
-    from sse.formats import write_vad_list  # noqa: PLC0415
-    from sse.vad import VadSettings, list_corpus, vad_corpus  # noqa: PLC0415
-
     logger = logging.getLogger("vad")
     settings = VadSettings(backend=args.backend, threshold=args.threshold, min_speech=args.min_speech,
                            min_silence=args.min_silence, speech_pad=args.speech_pad,

@@ -34,13 +34,27 @@ from ..embed import embed_frames, frames_from_store, frames_on_the_fly, pad_fram
 from ..errors import UserError
 from ..features import FeatureStore
 from ..formats import read_pair_list, read_segment_list, read_vad_list
+from ..frontend import (
+    CMVN_MODES,
+    DEFAULT_LAYER,
+    DEFAULT_WAV2VEC2,
+    FRONTENDS,
+    build_frontend,
+    canonical_description,
+    frontend_from_description,
+)
 from ..health import embedding_health
-from ..frontend import (CMVN_MODES, DEFAULT_LAYER, DEFAULT_WAV2VEC2, FRONTENDS, build_frontend,
-                        canonical_description, frontend_from_description)
 from ..metrics import mean_average_precision
 from ..precision import frontend_precision
-from ..sampling import (AugmentationSampler, AugmentationSettings, LabelBatch, LabelSampler, PairSampler,
-                        batch_rng, split_heldout)
+from ..sampling import (
+    AugmentationSampler,
+    AugmentationSettings,
+    LabelBatch,
+    LabelSampler,
+    PairSampler,
+    batch_rng,
+    split_heldout,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -32,11 +32,11 @@ from typing import NamedTuple, Sequence
 import numpy as np
 import soundfile
 
-from ..defaults import FSDD_PATTERN
 from ..audio import SAMPLE_RATE, find_audio_files, read_audio
+from ..defaults import FSDD_PATTERN
 from ..errors import FormatError, UserError
 from ..formats import Segment, Vad, write_segment_list, write_vad_list
-
+from ..progress import tqdm
 
 
 class WordToken(NamedTuple):
@@ -178,8 +178,6 @@ def build_word_corpus(source_root: str | os.PathLike, tokens: Sequence[WordToken
     Everything is written into a hidden folder beside ``output`` and renamed at the end, so an
     interrupted run leaves no corpus that looks finished.
     """
-    from tqdm import tqdm  # noqa: PLC0415
-
     settings.check()
     source_root, output = Path(source_root), Path(output)
     if output.exists() and (not output.is_dir() or any(output.iterdir())):

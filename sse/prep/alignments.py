@@ -17,11 +17,14 @@ import sys
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
-from .errors import FormatError, UserError
-from .files import atomic_open
-from .formats import TEXT_ENCODING, format_time
+from ..errors import FormatError
+from ..files import atomic_open
+from ..formats import TEXT_ENCODING, format_time
 
 TIERS = ("word", "phone")
+
+#: Labels that mean "no speech here": empty, silence, short pause, spoken noise, epsilon.
+SILENCE_LABELS = frozenset({"", "sil", "sp", "spn", "<eps>"})
 
 
 class Interval(NamedTuple):
@@ -59,6 +62,11 @@ class Alignments:
 
     def items(self) -> Iterator[tuple[str, FileAlignment]]:
         return iter(self.files.items())
+
+
+def is_silence(label: str) -> bool:
+    """Whether an interval label means non-speech (compared without case or surrounding space)."""
+    return label.strip().lower() in SILENCE_LABELS
 
 
 def _decoded_lines(path: Path, handle) -> Iterator[tuple[int, str]]:
@@ -110,14 +118,3 @@ def write_alignment_file(path: str | os.PathLike, alignments: Alignments) -> Non
                 for interval in intervals:
                     out.write(f"{wav} {tier} {format_time(interval.start)} "
                               f"{format_time(interval.end)} {interval.label}\n")
-
-
-def load_alignments(path: str | os.PathLike) -> Alignments:
-    """Alignments from the toolkit's file, or from a folder of Montreal Forced Aligner TextGrids."""
-    path = Path(path)
-    if path.is_dir():
-        from .textgrid import read_textgrid_folder  # noqa: PLC0415  (only TextGrid users need it)
-        return read_textgrid_folder(path)
-    if not path.exists():
-        raise UserError(f"{path}: no such alignment file or TextGrid folder")
-    return read_alignment_file(path)

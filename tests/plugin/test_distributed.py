@@ -7,9 +7,9 @@ import sys
 
 import pytest
 import torch
-from conftest import REPO, run_script
 
 from sse.formats import read_vad_list, write_vad_list
+from tests.helpers import REPO, run_script
 
 LS = REPO / "training_data" / "demo"
 
@@ -88,6 +88,7 @@ def train_two_ranks(folder, save_dir, max_epoch):
 @pytest.mark.skip(reason="unfinished: a rank crashed (gloo 'connection closed by peer') in its one run "
                          "under heavy machine load; a manual 2-rank run trained, validated once and "
                          "checkpointed once; to be debugged before enabling")
+@pytest.mark.slow
 def test_two_cpu_ranks_train_validate_once_and_resume(gold_inputs, tmp_path):
     first, second = train_two_ranks(gold_inputs, tmp_path, max_epoch=2)
     losses = [float(x) for x in re.findall(r"train_inner \| .*?loss=([\d.]+)", first)]

@@ -1,9 +1,15 @@
-"""Build and save randomly initialised fairseq wav2vec 2.0 checkpoints.
+"""Builders shared by the tests and the benchmarks: random fairseq wav2vec 2.0 checkpoints.
 
-:func:`save_tiny_wav2vec2` has the structure of fairseq's ``wav2vec_small.pt`` (same feature
-extractor strides, so the same 50 frames/s) but a narrow, shallow transformer, so the tests
-exercise the real fairseq loading path of :class:`sse.frontend.Wav2Vec2Frontend` in well under
-a second. ``bench/`` uses :func:`save_wav2vec2_checkpoint` with the Base configuration.
+No pretrained weights can be downloaded where the toolkit is tested, so these write randomly
+initialised models exactly as fairseq saves its own, and the real loading path of
+:class:`sse.frontend.Wav2Vec2Frontend` is what reads them.
+
+* :func:`save_tiny_wav2vec2` has the structure of fairseq's ``wav2vec_small.pt`` (same feature
+  extractor strides, so the same 50 frames/s) with a narrow, shallow transformer: it loads and
+  runs in well under a second (the tests).
+* :func:`save_wav2vec2_checkpoint` defaults to the Base configuration (``bench/``).
+
+fairseq is imported only when a checkpoint is built, so ``import sse.testing`` does not need it.
 """
 from __future__ import annotations
 
@@ -12,10 +18,10 @@ import torch
 
 def save_wav2vec2_checkpoint(path, model_cfg=None, seed: int = 0) -> str:
     """Save a random wav2vec 2.0 model (default: the Base architecture) as fairseq saves one."""
-    from fairseq.dataclass.configs import FairseqConfig
-    from fairseq.models.wav2vec.wav2vec2 import Wav2Vec2Config, Wav2Vec2Model
-    from fairseq.tasks.audio_pretraining import AudioPretrainingConfig
-    from omegaconf import OmegaConf
+    from fairseq.dataclass.configs import FairseqConfig  # noqa: PLC0415  (fairseq: heavy, optional here)
+    from fairseq.models.wav2vec.wav2vec2 import Wav2Vec2Config, Wav2Vec2Model  # noqa: PLC0415
+    from fairseq.tasks.audio_pretraining import AudioPretrainingConfig  # noqa: PLC0415
+    from omegaconf import OmegaConf  # noqa: PLC0415
 
     torch.manual_seed(seed)
     model_cfg = model_cfg or Wav2Vec2Config()
@@ -37,7 +43,8 @@ def save_wav2vec2_checkpoint(path, model_cfg=None, seed: int = 0) -> str:
 
 
 def save_tiny_wav2vec2(path, embed_dim: int = 32, layers: int = 3, seed: int = 0) -> str:
-    from fairseq.models.wav2vec.wav2vec2 import Wav2Vec2Config
+    """A small random wav2vec 2.0 (``embed_dim``-wide, ``layers`` deep) saved at ``path``."""
+    from fairseq.models.wav2vec.wav2vec2 import Wav2Vec2Config  # noqa: PLC0415  (as above)
 
     return save_wav2vec2_checkpoint(path, Wav2Vec2Config(
         encoder_layers=layers, encoder_embed_dim=embed_dim, encoder_ffn_embed_dim=2 * embed_dim,

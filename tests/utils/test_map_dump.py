@@ -1,14 +1,13 @@
 import numpy as np
 import pytest
 import torch
-from conftest import assert_user_error, run_script
-from test_metrics import sklearn_map
 
 from sse.checkpoint import load_encoder, save_encoder
 from sse.embed import embed_frames, frames_on_the_fly
 from sse.formats import read_segment_list
 from sse.frontend import build_frontend
 from sse.model import SSEEncoder
+from tests.helpers import assert_user_error, run_script, sklearn_map
 
 
 def map_line(result):
@@ -46,6 +45,7 @@ def test_baseline_mean_map_matches_an_independent_computation(word_corpus, tmp_p
     np.testing.assert_allclose(embeddings[5], frames.mean(0), rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_dump_rows_follow_the_segment_list_with_a_trained_model_format(word_corpus, random_models, tmp_path):
     out = tmp_path / "emb.npy"
     run_script("map_dump.py", "--path_wavs", word_corpus.root, "--path_segments", word_corpus.segments,
@@ -65,6 +65,7 @@ def test_dump_rows_follow_the_segment_list_with_a_trained_model_format(word_corp
     assert map_line(scored) == pytest.approx(sklearn_map(embeddings, word_corpus.labels)[0], abs=1e-4)
 
 
+@pytest.mark.slow
 def test_feature_store_gives_the_same_embeddings(word_corpus, random_models, tmp_path):
     run_script("extract_features.py", "--path_wavs", word_corpus.root, "--path_vads", word_corpus.segments,
                "--output_dir", tmp_path / "feats", "--frontend", "mfcc", check=True)
@@ -100,6 +101,7 @@ def test_bad_segment_lists(word_corpus, random_models, tmp_path, segments_text, 
     assert "MAP:" not in result.stdout
 
 
+@pytest.mark.slow
 def test_bad_checkpoints_and_mismatches(word_corpus, random_models, tmp_path):
     def dump(*args):
         return run_script("map_dump.py", "--path_wavs", word_corpus.root, "--path_segments",

@@ -1,4 +1,4 @@
-"""Tests of sse/vad.py and utils/vad.py on real read speech (Debian's pocketsphinx-testdata)."""
+"""Tests of sse/prep/vad.py and utils/vad.py on real read speech (Debian's pocketsphinx-testdata)."""
 from __future__ import annotations
 
 import shutil
@@ -11,15 +11,23 @@ import numpy as np
 import pytest
 import soundfile
 
-from sse.alignments import read_alignment_file
 from sse.audio import SAMPLE_RATE, find_audio_files, read_audio
 from sse.errors import UserError
 from sse.formats import read_vad_list, write_vad_list
-from sse.speakers import DEFAULT_SPEAKER_REGEX, compile_speaker_regex, speaker_of, speakers_of
-from sse.vad import (SileroDetector, VadSettings, check_backend, clean_regions, detect_file, list_corpus,
-                     shard_slice, vad_corpus)
+from sse.prep.alignments import read_alignment_file
+from sse.prep.speakers import DEFAULT_SPEAKER_REGEX, compile_speaker_regex, speaker_of, speakers_of
+from sse.prep.vad import (
+    SileroDetector,
+    VadSettings,
+    check_backend,
+    clean_regions,
+    detect_file,
+    list_corpus,
+    shard_slice,
+    vad_corpus,
+)
+from tests.helpers import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "utils" / "vad.py"
 LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
 UTTERANCES = ["0870", "0880", "0890", "0920", "0930"]
@@ -419,7 +427,7 @@ def test_vad_finds_the_aligned_words_of_the_demo_corpus(detector):
 
 
 def test_speakers_by_folder_or_one_per_file(tmp_path):
-    from sse.speakers import speakers_by
+    from sse.prep.speakers import speakers_by
 
     wavs = ["alice/a.wav", "alice/b.flac", "sessions/bob/c.wav"]
     assert speakers_by(wavs, "folder") == ["alice", "alice", "bob"]

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, run_script
 
 from sse.formats import read_pair_list, read_segment_list, read_vad_list, write_segment_list, write_vad_list
+from tests.helpers import REPO, run_script
+
+pytestmark = pytest.mark.slow  # the recipes train with fairseq-train end to end
 
 LS = REPO / "training_data" / "demo"
 

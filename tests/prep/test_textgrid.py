@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from sse.alignments import Interval, load_alignments
 from sse.errors import FormatError, UserError
-from sse.textgrid import parse_textgrid, read_textgrid, read_textgrid_folder
+from sse.prep.alignments import Interval
+from sse.prep.labels import load_alignments
+from sse.prep.textgrid import parse_textgrid, read_textgrid, read_textgrid_folder
+from tests.helpers import long_textgrid, short_textgrid
 
 # An MFA-style alignment of "the cat" with a pause: every kind of non-speech label appears once.
 WORDS = [(0.0, 0.3, ""), (0.3, 0.52, "the"), (0.52, 0.8, "<eps>"), (0.8, 1.1, "o\"clock"),
@@ -16,35 +18,6 @@ PHONES = [(0.0, 0.3, ""), (0.3, 0.41, "DH"), (0.41, 0.52, "AH0"), (0.52, 0.6, "s
 EXPECTED_WORDS = [Interval(0.3, 0.52, "the"), Interval(0.8, 1.1, 'o"clock')]
 EXPECTED_PHONES = [Interval(0.3, 0.41, "DH"), Interval(0.41, 0.52, "AH0"),
                    Interval(0.8, 0.95, "K"), Interval(0.95, 1.1, "AE1")]
-
-
-def _quoted(text: str) -> str:
-    return '"' + text.replace('"', '""') + '"'
-
-
-def long_textgrid(tiers: list[tuple[str, list]], xmax: float = 1.5) -> str:
-    """A TextGrid in Praat's long text layout, as MFA writes it."""
-    lines = ['File type = "ooTextFile"', 'Object class = "TextGrid"', "",
-             "xmin = 0 ", f"xmax = {xmax} ", "tiers? <exists> ", f"size = {len(tiers)} ", "item []: "]
-    for number, (name, intervals) in enumerate(tiers, start=1):
-        lines += [f"    item [{number}]:", '        class = "IntervalTier" ',
-                  f"        name = {_quoted(name)} ", "        xmin = 0 ", f"        xmax = {xmax} ",
-                  f"        intervals: size = {len(intervals)} "]
-        for index, (start, end, text) in enumerate(intervals, start=1):
-            lines += [f"        intervals [{index}]:", f"            xmin = {start} ",
-                      f"            xmax = {end} ", f"            text = {_quoted(text)} "]
-    return "\n".join(lines) + "\n"
-
-
-def short_textgrid(tiers: list[tuple[str, list]], xmax: float = 1.5) -> str:
-    """The same content in Praat's short text layout (values only)."""
-    lines = ['File type = "ooTextFile"', 'Object class = "TextGrid"', "", "0", str(xmax),
-             "<exists>", str(len(tiers))]
-    for name, intervals in tiers:
-        lines += ['"IntervalTier"', _quoted(name), "0", str(xmax), str(len(intervals))]
-        for start, end, text in intervals:
-            lines += [str(start), str(end), _quoted(text)]
-    return "\n".join(lines) + "\n"
 
 
 MFA_TIERS = [("words", WORDS), ("phones", PHONES)]

@@ -6,13 +6,13 @@
 #   sse_benchmark/demo-dev-vads      VAD of the held-out voices
 #   sse_benchmark/demo-ngrams-subset benchmark on the held-out voices  (utils/make_benchmark.py)
 #
-#   bash utils/prepare_demo_data.sh
+#   bash utils/demo/prepare_demo_data.sh
 #
 # The segment list is capped at 20,000 (of ~49,000) so that k-NN mining stays quick on a CPU;
 # the benchmark at 2,500 segments, at most 8 per label, so that validating after every epoch does.
 set -euo pipefail
 case " $* " in *" --help "*|*" -h "*) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0 ;; esac
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 PY=${PYTHON:-python3}
 LS=training_data/demo
 work=$(mktemp -d)

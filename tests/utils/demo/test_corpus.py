@@ -3,23 +3,30 @@ import collections
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
 
-from sse import demo_corpus
-from sse.alignments import read_alignment_file
 from sse.audio import SAMPLE_RATE, find_audio_files
-from sse.demo_corpus import (VOICES, UtteranceJob, build_corpus, decode_audio, encode_ogg,
-                             make_sentence, make_utterance, vocabulary)
 from sse.errors import UserError
-from sse.forced_alignment import ForcedAligner
+from sse.prep.alignments import read_alignment_file
+from tests.helpers import REPO
+from utils.demo import corpus as demo_corpus
+from utils.demo.corpus import (
+    VOICES,
+    UtteranceJob,
+    build_corpus,
+    decode_audio,
+    encode_ogg,
+    make_sentence,
+    make_utterance,
+    vocabulary,
+)
+from utils.demo.forced_alignment import ForcedAligner
 
-REPOSITORY = Path(__file__).resolve().parent.parent
-DEMO = REPOSITORY / "training_data" / "demo"
-SCRIPT = REPOSITORY / "utils" / "make_demo_corpus.py"
+DEMO = REPO / "training_data" / "demo"
+SCRIPT = REPO / "utils" / "demo" / "make_demo_corpus.py"
 FILE_NAME = re.compile(r"^(train|dev)/(\d+)/(\d+)-(\d+)-(\d{4})\.ogg$")
 
 

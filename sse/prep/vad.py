@@ -24,12 +24,19 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
-from .progress import tqdm
 
-from .audio import AUDIO_EXTENSIONS, SAMPLE_RATE, AudioInfo, audio_info, find_audio_files, read_audio
-from .errors import UserError
-from .formats import Vad
-from .sharding import shard_slice  # noqa: F401  (the toolkit's one rule; tests import it from here)
+from ..audio import (
+    AUDIO_EXTENSIONS,
+    SAMPLE_RATE,
+    AudioInfo,
+    audio_info,
+    find_audio_files,
+    read_audio,
+)
+from ..errors import UserError
+from ..formats import Vad
+from ..progress import tqdm
+from ..sharding import shard_slice  # noqa: F401  (the toolkit's one rule; tests import it from here)
 from .speakers import DEFAULT_SPEAKER_REGEX, compile_speaker_regex, speakers_by
 
 logger = logging.getLogger(__name__)
@@ -265,7 +272,7 @@ def list_corpus(root: str | os.PathLike, speaker_regex: str = DEFAULT_SPEAKER_RE
                 shard: int = 0, nshards: int = 1, speakers_from: str = "regex") -> tuple[list[str], list[str]]:
     """The audio files under ``root`` (relative, sorted) of one shard, and their speakers.
 
-    ``speakers_from`` is one of :data:`sse.speakers.SPEAKER_SOURCES` (``speaker_regex`` is used
+    ``speakers_from`` is one of :data:`sse.prep.speakers.SPEAKER_SOURCES` (``speaker_regex`` is used
     with ``"regex"``). Speakers are checked for every file of the corpus, not only the shard, so
     that all tasks of an array job fail alike and before any work.
     """

@@ -5,7 +5,6 @@ per-waveform CMVN it learns. This trains the real training model (front-end on t
 plugin's model, NT-Xent) on stage-1 batches of sessions made by ``make_word_corpus``.
 """
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,11 +18,14 @@ from sse.loss import nt_xent
 from sse.model import EncoderConfig, ProjectionHead, SSEEncoder
 from sse.prep.word_corpus import build_word_corpus, tokens_from_pattern
 from sse.sampling import AugmentationSampler, AugmentationSettings, batch_rng
+from tests.helpers import DATA
 
 pytest.importorskip("fairseq")
 from sse.plugin.model import SSEModel  # noqa: E402
 
-RECORDINGS = Path(__file__).parent / "data" / "fsdd"
+pytestmark = pytest.mark.slow  # trains stage 1 on real recordings
+
+RECORDINGS = DATA / "fsdd"
 PAIRS = 32
 
 

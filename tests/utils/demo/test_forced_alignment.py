@@ -3,10 +3,9 @@ import numpy as np
 import pytest
 
 from sse.audio import SAMPLE_RATE
-from sse.demo_corpus import Voice, synthesise
 from sse.errors import UserError
-from sse.forced_alignment import (AlignmentError, ForcedAligner, OutOfVocabularyError, align,
-                                  normalise_text)
+from utils.demo.corpus import Voice, synthesise
+from utils.demo.forced_alignment import AlignmentError, ForcedAligner, OutOfVocabularyError, align, normalise_text
 
 FIRST_PHRASE = "the young teacher opened the window"
 # Starts with a nasal, whose onset an energy threshold finds where a phonetician would put it

@@ -1,17 +1,22 @@
 #!/usr/bin/env python3
 """Synthesise the demo corpus (English read speech, many synthetic voices) and force-align it.
 
-Example: python utils/make_demo_corpus.py training_data/demo --seed 1 --minutes 36
-What is made, and how, is described in sse/demo_corpus.py and in the corpus's README.md.
+Example: python utils/demo/make_demo_corpus.py training_data/demo --seed 1 --minutes 36
+What is made, and how, is described in utils/demo/corpus.py and in the corpus's README.md.
+This generator is not part of the installed package: it needs espeak-ng, flite, festival and
+pocketsphinx, which only the demo needs.
 """
 from __future__ import annotations
 
+import logging
 import sys
+import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the clone's root: sse/ and utils/
 
 from sse import cli  # noqa: E402
+from utils.demo.corpus import build_corpus  # noqa: E402
 
 
 def build_parser() -> cli.Parser:
@@ -38,11 +43,6 @@ def parse_args(argv=None):
 def main(argv=None) -> None:
     args = parse_args(argv)
     cli.setup_logging(args)
-    import logging  # noqa: PLC0415
-    import time  # noqa: PLC0415
-
-    from sse.demo_corpus import build_corpus  # noqa: PLC0415
-
     logger = logging.getLogger("make_demo_corpus")
     started = time.monotonic()
     summary = build_corpus(args.out_dir, seed=args.seed, minutes=args.minutes,

@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import REPO
 
 from sse.checkpoint import save_encoder
 from sse.errors import UserError
 from sse.features import FeatureStore, shard_name
 from sse.formats import read_segment_list, read_vad_list, write_segment_list, write_vad_list
 from sse.model import SSEEncoder
+from tests.helpers import REPO
 
 BOM = "\ufeff"
 MFCC = {"name": "mfcc", "dim": 78, "frame_rate": 50, "cmvn": "utterance"}  # what extract_features.py stores
@@ -81,8 +81,8 @@ def copy_store(store, target: Path) -> Path:
 # --------------------------------------------------------------------------- class 5: BOM
 
 def test_bom_is_dropped_by_every_list_reader(tmp_path):
-    from sse.alignments import read_alignment_file
     from sse.formats import read_pair_list
+    from sse.prep.alignments import read_alignment_file
 
     cases = {"vads": ("a.wav s 0 1\n", read_vad_list),
              "segments": ("a.wav s 0 1 0 0.5 AH\n", read_segment_list),
@@ -229,8 +229,8 @@ def test_damaged_mining_work_files_are_redone_and_changed_settings_refused(store
 # --------------------------------------------------------------------------- class 8
 
 def test_one_sharding_rule_everywhere(store, word_corpus, tmp_path):
+    from sse.prep.vad import shard_slice
     from sse.sharding import requested_shards, shard_bounds
-    from sse.vad import shard_slice
 
     assert [shard_bounds(3, shard, 2) for shard in range(2)] == [(0, 1), (1, 3)]
     assert [list(range(3)[shard_slice(3, shard, 2)]) for shard in range(2)] == [[0], [1, 2]]
@@ -383,6 +383,7 @@ def assert_recipe_error(result, *fragments):
         assert fragment in errors[0], (fragment, errors[0])
 
 
+@pytest.mark.slow
 def test_user_errors_inside_fairseq_train_reach_the_terminal(recipe_lists, tmp_path):
     segments = read_segment_list(REPO / "training_data" / "demo-ngrams")
     vads = {(v.wav, v.start) for v in read_vad_list(recipe_lists / "vads")}
@@ -420,6 +421,7 @@ def test_user_errors_from_data_loader_workers_are_recognised():
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a torch without CUDA")
+@pytest.mark.slow
 def test_recipes_check_the_device_and_refuse_one_sse_out_for_every_stage(recipe_lists, tmp_path):
     assert_recipe_error(recipe("launch_init.sh", LS, env=recipe_env(recipe_lists, tmp_path, SSE_DEVICE="cuda")),
                         "cannot use CUDA")
@@ -432,6 +434,7 @@ def test_recipes_check_the_device_and_refuse_one_sse_out_for_every_stage(recipe_
     assert_recipe_error(result, "SSE_OUT", "another stage")
 
 
+@pytest.mark.slow
 def test_a_recipe_refuses_an_output_made_from_another_list(recipe_lists, tmp_path):
     env = recipe_env(recipe_lists, tmp_path, SSE_SEGMENTS=str(tmp_path / "segments"), SSE_MAX_SEGMENTS="300",
                      SSE_NGRAMS=str(REPO / "training_data" / "demo-ngrams"))

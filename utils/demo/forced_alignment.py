@@ -1,7 +1,7 @@
 """Forced alignment of English read speech with pocketsphinx's bundled US English model.
 
 Given 16 kHz mono audio and the words spoken, :func:`align` returns where each word and each
-of its phones lie, as :class:`sse.alignments.FileAlignment` (times in seconds, silences left
+of its phones lie, as :class:`sse.prep.alignments.FileAlignment` (times in seconds, silences left
 out, phones in the ARPAbet of the CMU dictionary that pocketsphinx ships, without stress digits).
 
 pocketsphinx aligns in two passes over the same audio: a word-level pass constrained to the
@@ -15,9 +15,9 @@ import re
 
 import numpy as np
 
-from .alignments import FileAlignment, Interval
-from .audio import SAMPLE_RATE
-from .errors import UserError
+from sse.audio import SAMPLE_RATE
+from sse.errors import UserError
+from sse.prep.alignments import FileAlignment, Interval
 
 #: pocketsphinx's frame rate (frames per second); its alignments count in these frames.
 FRAME_RATE = 100

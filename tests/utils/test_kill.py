@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO
 
 from sse.checkpoint import save_encoder
 from sse.features import extract_shard
@@ -28,6 +27,9 @@ from sse.formats import read_segment_list, read_vad_list, write_segment_list, wr
 from sse.frontend import build_frontend
 from sse.model import SSEEncoder
 from sse.segments import make_segments
+from tests.helpers import REPO
+
+pytestmark = pytest.mark.slow  # kills and resumes extraction, mining and training
 
 LS = REPO / "training_data" / "demo"
 

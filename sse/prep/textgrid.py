@@ -25,7 +25,7 @@ without a byte-order mark) or UTF-16 (Praat's choice when a label is not ASCII).
 
 Tiers named ``words``/``word`` and ``phones``/``phone`` are kept (any case; MFA's multi-speaker
 ``<speaker> - words`` names too, the speakers' intervals merged). Intervals labelled with
-nothing or with one of MFA's non-speech labels (:data:`SILENCE_LABELS`) are silence and left
+nothing or with one of MFA's non-speech labels (:data:`sse.prep.alignments.SILENCE_LABELS`) are silence and left
 out, as in the toolkit's alignment file.
 """
 from __future__ import annotations
@@ -36,13 +36,9 @@ import re
 import sys
 from pathlib import Path
 
-from .progress import tqdm
-
-from .alignments import Alignments, FileAlignment, Interval
-from .errors import FormatError, UserError
-
-#: Labels that mean "no speech here": empty, silence, short pause, spoken noise, epsilon.
-SILENCE_LABELS = frozenset({"", "sil", "sp", "spn", "<eps>"})
+from ..errors import FormatError, UserError
+from ..progress import tqdm
+from .alignments import Alignments, FileAlignment, Interval, is_silence
 
 WORD_TIERS = frozenset({"words", "word"})
 PHONE_TIERS = frozenset({"phones", "phone"})
@@ -59,11 +55,6 @@ _VALUE = re.compile(r"""
     | \[[^\]\n]*\]
     | ![^\n]*
 """, re.VERBOSE)
-
-
-def is_silence(label: str) -> bool:
-    """Whether an interval label means non-speech (compared without case or surrounding space)."""
-    return label.strip().lower() in SILENCE_LABELS
 
 
 def _decode(path: Path, raw: bytes) -> str:

@@ -10,7 +10,7 @@ times, and nothing may be downloaded. This module writes such a corpus from scra
   habitual tempo and pitch, shifted a little per chapter (a reading session) and per utterance.
 * **Audio** is 16 kHz mono OGG Vorbis, one utterance a file, with 0.2-0.5 s of leading and
   trailing silence that carries a low noise floor (no digital silence anywhere).
-* **Alignments** come from :mod:`sse.forced_alignment` run on the decoded OGG file, so the
+* **Alignments** come from :mod:`utils.demo.forced_alignment` run on the decoded OGG file, so the
   times describe exactly what is on disk. Utterances that fail to align are re-made with the
   next seed; after ``max_attempts`` failures they are dropped (and counted).
 
@@ -42,13 +42,14 @@ from typing import Iterable
 
 import numpy as np
 import soundfile
-from .progress import tqdm
 
-from .alignments import Alignments, FileAlignment, write_alignment_file
-from .audio import SAMPLE_RATE, read_audio
-from .errors import UserError
-from .files import atomic_open
-from .formats import format_time
+from sse.audio import SAMPLE_RATE, read_audio
+from sse.errors import UserError
+from sse.files import atomic_open
+from sse.formats import format_time
+from sse.prep.alignments import Alignments, FileAlignment, write_alignment_file
+from sse.progress import tqdm
+
 from .forced_alignment import AlignmentError, align
 
 logger = logging.getLogger(__name__)
@@ -761,7 +762,7 @@ integration, with word and phone alignments.
 Minutes of audio count whole files; minutes of speech run from the first word to the last.
 
 ## How it was made
-- **Text**: sentences drawn from a small grammar (`sse/demo_corpus.py`) over about 300 common
+- **Text**: sentences drawn from a small grammar (`utils/demo/corpus.py`) over about 300 common
   English words, all in the CMU pronouncing dictionary that pocketsphinx ships, so that words
   and phone sequences recur many times in every voice.
 - **Speakers**: one synthesiser voice each (`SPEAKERS.txt`), each with its own habitual speaking
@@ -790,7 +791,7 @@ Minutes of audio count whole files; minutes of speech run from the first word to
 Needs the Debian packages espeak-ng, flite, festival and festvox-kdlpc16k, and the Python
 packages pocketsphinx, soundfile, soxr, numpy and tqdm. From the repository root:
 
-    python utils/make_demo_corpus.py OUT_DIR --seed {seed} --minutes {minutes:g} --dev-fraction {dev_fraction:g}
+    python utils/demo/make_demo_corpus.py OUT_DIR --seed {seed} --minutes {minutes:g} --dev-fraction {dev_fraction:g}
 
 The output depends only on these options (and on the synthesiser and aligner versions): the
 same seed gives byte-identical files whatever `--jobs` is.

@@ -1,0 +1,128 @@
+"""What several test modules share: the repository's paths, running a script as a user would,
+the one-line-error check, and the independent MAP oracle. Fixtures live in conftest.py; the
+wav2vec 2.0 checkpoint builders, which bench/ uses too, in :mod:`sse.testing`."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sse.prep.alignments import FileAlignment, Interval
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO / "tests" / "data"
+DEMO = REPO / "training_data" / "demo"
+
+
+#: Progress bars are display, not messages: this keeps them out of a stderr being checked.
+NO_PROGRESS = dict(os.environ, TQDM_DISABLE="1")
+
+
+def run_script(script: str, *args, check: bool = False, env: dict | None = None,
+               timeout: float | None = None) -> subprocess.CompletedProcess:
+    """Run ``utils/<script>`` in a subprocess, as a user would."""
+    result = subprocess.run([sys.executable, str(REPO / "utils" / script), *map(str, args)],
+                            capture_output=True, text=True, cwd=REPO, env=env, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{script} failed ({result.returncode}):\n{result.stderr[-3000:]}")
+    return result
+
+
+def run_quiet(script: str, *args) -> subprocess.CompletedProcess:
+    """:func:`run_script` without progress bars, stopped after 2 minutes."""
+    return run_script(script, *args, env=NO_PROGRESS, timeout=120)
+
+
+def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    """Exit status 2, one line on stderr naming the problem, no traceback."""
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error:") or line.startswith("usage:")
+              or ": error:" in line]
+    assert errors, result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr, (fragment, result.stderr)
+
+
+def assert_clean_failure(result, output: Path, *fragments: str) -> None:
+    """Exit status 2, one line on stderr that names the problem, and no output written."""
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+    assert not output.exists()
+    assert not [path for path in output.parent.iterdir() if path.name.endswith(".part")]
+
+
+def sklearn_map(embeddings, labels) -> tuple[float, int]:
+    """MAP computed independently: one scikit-learn AP per query over all other segments."""
+    from sklearn.metrics import average_precision_score  # noqa: PLC0415  (a test-only dependency)
+
+    x = torch.nn.functional.normalize(torch.as_tensor(embeddings, dtype=torch.float32), dim=1)
+    scores = (x @ x.T).double().numpy()
+    labels = np.asarray(labels)
+    aps = []
+    for query in range(len(labels)):
+        others = np.arange(len(labels)) != query
+        relevant = labels[others] == labels[query]
+        if relevant.any():
+            aps.append(average_precision_score(relevant, scores[query][others]))
+    return float(np.mean(aps)), len(aps)
+
+
+# -- alignments and TextGrids ------------------------------------------------------------------
+# Times are multiples of 1/64 s so that midpoints and durations are exact in binary and the
+# tests probe the rules, not floating-point rounding.
+PHONE = 0.0625
+SHORT_GAP = 0.03125   # under the default 50 ms: a span may cross it
+PAUSE = 0.25          # over it: a span may not
+
+
+def utterance(*items, start: float = 0.0) -> FileAlignment:
+    """Phones laid end to end: a str is a phone of PHONE seconds, a (str, seconds) pair a phone of
+    that length, a float that much silence."""
+    phones = []
+    time = start
+    for item in items:
+        if isinstance(item, float):
+            time += item
+            continue
+        label, duration = item if isinstance(item, tuple) else (item, PHONE)
+        phones.append(Interval(time, time + duration, label))
+        time += duration
+    return FileAlignment([], phones)
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+def long_textgrid(tiers: list[tuple[str, list]], xmax: float = 1.5) -> str:
+    """A TextGrid in Praat's long text layout, as MFA writes it."""
+    lines = ['File type = "ooTextFile"', 'Object class = "TextGrid"', "",
+             "xmin = 0 ", f"xmax = {xmax} ", "tiers? <exists> ", f"size = {len(tiers)} ", "item []: "]
+    for number, (name, intervals) in enumerate(tiers, start=1):
+        lines += [f"    item [{number}]:", '        class = "IntervalTier" ',
+                  f"        name = {_quoted(name)} ", "        xmin = 0 ", f"        xmax = {xmax} ",
+                  f"        intervals: size = {len(intervals)} "]
+        for index, (start, end, text) in enumerate(intervals, start=1):
+            lines += [f"        intervals [{index}]:", f"            xmin = {start} ",
+                      f"            xmax = {end} ", f"            text = {_quoted(text)} "]
+    return "\n".join(lines) + "\n"
+
+
+def short_textgrid(tiers: list[tuple[str, list]], xmax: float = 1.5) -> str:
+    """The same content in Praat's short text layout (values only)."""
+    lines = ['File type = "ooTextFile"', 'Object class = "TextGrid"', "", "0", str(xmax),
+             "<exists>", str(len(tiers))]
+    for name, intervals in tiers:
+        lines += ['"IntervalTier"', _quoted(name), "0", str(xmax), str(len(intervals))]
+        for start, end, text in intervals:
+            lines += [str(start), str(end), _quoted(text)]
+    return "\n".join(lines) + "\n"
