@@ -5,7 +5,7 @@
 #   bash iteration.sh $LS exp/init/checkpoint_best.pt      # -> exp/iter1
 #   bash iteration.sh $LS exp/iter1/checkpoint_best.pt     # -> exp/iter2
 #
-# Paper settings: 256 pairs a batch, 1000 updates an epoch, at most 100 epochs, patience 1.
+# Schedule: the paper's, row "iteration" of STAGES in sse/defaults.py (`python -m sse.defaults`).
 # Settings: see utils/recipe_common.sh.
 source "$(dirname "$0")/utils/recipe_common.sh"
 [ $# -eq 2 ] || { echo "usage: bash iteration.sh \$LS <previous checkpoint or its folder>" >&2; exit 2; }
@@ -28,8 +28,9 @@ previous_file=$PREVIOUS
 ensure_segments
 ensure_features "$LS" "$VADS" "$TRAIN_FEATURES"
 ensure_benchmark_features "$LS"
+schedule iteration
 stage_stamp iteration --dir "$OUT" --input "previous=$previous_file" --input "segments=$SEGMENTS" \
-  --input "features=$TRAIN_FEATURES" $(common_settings) $(schedule_settings 100 1 1000 256) \
+  --input "features=$TRAIN_FEATURES" $(common_settings) $(schedule_settings) \
   --setting "extra_args=${SSE_EXTRA_ARGS:-}"
 if [ -s "$OUT/pairs" ]; then
   log "mining: $OUT/pairs"
@@ -38,6 +39,6 @@ else
   "$PY" "$SSE_ROOT/utils/mine_pairs.py" --path_segments "$SEGMENTS" --features "$TRAIN_FEATURES" \
     --path_sse "$PREVIOUS" --output "$OUT/pairs" --work_dir "$OUT/mining" --device "$DEVICE" ${SSE_MINE_ARGS:-}
 fi
-train "$OUT" "$LS" 100 1 1000 256 --task sse_pairs --features "$TRAIN_FEATURES" --pairs "$OUT/pairs"
+train "$OUT" "$LS" --task sse_pairs --features "$TRAIN_FEATURES" --pairs "$OUT/pairs"
 report_map "$LS" "$OUT"
 log "k-NN model: $OUT/checkpoint_best.pt; next: bash iteration.sh $LS $OUT/checkpoint_best.pt"

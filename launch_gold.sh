@@ -5,8 +5,8 @@
 #
 # Labels come from SSE_NGRAMS (a segment list with transcriptions), made from SSE_SEGMENTS and
 # SSE_ALIGNMENTS by utils/transcribe_timestamps.py when missing. A label is drawn in proportion
-# to its count among labels with >= 2 tokens. Paper settings: 256 pairs a batch, 1000 updates
-# an epoch, at most 60 epochs, patience 5. Settings: see utils/recipe_common.sh.
+# to its count among labels with >= 2 tokens. Schedule: the paper's, row "gold" of STAGES in
+# sse/defaults.py (`python -m sse.defaults`). Settings: see utils/recipe_common.sh.
 source "$(dirname "$0")/utils/recipe_common.sh"
 [ $# -eq 1 ] || { echo "usage: bash launch_gold.sh \$LS" >&2; exit 2; }
 LS=$1
@@ -26,8 +26,9 @@ if [ ! -s "$NGRAMS" ] || { [ -f "$NGRAMS.stamp" ] && [ -n "${SSE_ALIGNMENTS:-}" 
 fi
 ensure_features "$LS" "$VADS" "$TRAIN_FEATURES"
 ensure_benchmark_features "$LS"
+schedule gold
 stage_stamp gold --dir "$OUT" --input "ngrams=$NGRAMS" --input "features=$TRAIN_FEATURES" $(common_settings) \
-  $(schedule_settings 60 5 1000 256) --setting "extra_args=${SSE_EXTRA_ARGS:-}"
-train "$OUT" "$LS" 60 5 1000 256 --task sse_gold --features "$TRAIN_FEATURES" --segments "$NGRAMS"
+  $(schedule_settings) --setting "extra_args=${SSE_EXTRA_ARGS:-}"
+train "$OUT" "$LS" --task sse_gold --features "$TRAIN_FEATURES" --segments "$NGRAMS"
 report_map "$LS" "$OUT"
 log "weakly supervised model: $OUT/checkpoint_best.pt"

@@ -36,7 +36,6 @@ def timed(function, repeats):
 
 def main() -> None:
     import fairseq  # noqa: F401  (registers the plugin on import of sse.plugin)
-    from sse.testing import save_wav2vec2_checkpoint
 
     from sse.formats import read_segment_list, read_vad_list
     from sse.frontend import build_frontend
@@ -44,6 +43,7 @@ def main() -> None:
     from sse.model import EncoderConfig, ProjectionHead, SSEEncoder
     from sse.plugin.model import SSEModel
     from sse.sampling import AugmentationSampler, AugmentationSettings
+    from sse.testing import save_wav2vec2_checkpoint
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")

@@ -129,12 +129,12 @@ def main() -> None:
     began = time.perf_counter()
 
     import fairseq  # noqa: F401  (the plugin and the wav2vec2 loader need it)
-    from sse.testing import save_wav2vec2_checkpoint
 
     from sse import knn, metrics
     from sse.frontend import build_frontend
     from sse.model import EncoderConfig, ProjectionHead, SSEEncoder
     from sse.plugin.model import SSEModel
+    from sse.testing import save_wav2vec2_checkpoint
 
     name = torch.cuda.get_device_name(0) if device.type == "cuda" else platform.processor() or "CPU"
     print(f"device: {name}; torch {torch.__version__}; fairseq {fairseq.__version__} "

@@ -1,10 +1,16 @@
-"""Defaults that command-line help needs, kept free of heavy imports.
+"""The toolkit's defaults, each in one place, kept free of heavy imports.
 
-``--help`` of every script reads its defaults from here (and the library modules that use them
-import them from here), so printing help never loads torch and each default lives in one place.
+``--help`` of every script reads its defaults from here, the library modules and the fairseq
+configs that use them import them from here, and the bash recipes read them through
+``python -m sse.defaults``, which prints them as shell assignments. So printing help never
+loads torch, and changing a default here changes it everywhere.
+
+    python -m sse.defaults          # SSE_DEFAULT_LAYER=8 ... STAGE_INIT_MAX_EPOCH=75 ...
 """
 from __future__ import annotations
 
+import sys
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 #: Frames per second of every front-end.
@@ -20,7 +26,7 @@ CMVN_MODES = ("utterance", "none")
 # frames are used as the paper does, unnormalised.
 DEFAULT_CMVN = {"wav2vec2": "none", "mfcc": "utterance", "fbank": "utterance"}
 
-# k-NN pair mining (SPEC step 7).
+# k-NN pair mining (README, "How the method works").
 K = 10
 PCA_DIM = 128
 MAX_PCA_FIT = 1_000_000
@@ -32,3 +38,42 @@ BATCH_SIZE = 256
 
 #: File names of the Free Spoken Digit Dataset, ``{label}_{speaker}_{take}.wav`` (make_word_corpus.py).
 FSDD_PATTERN = r"(?P<label>[^/_]+)_(?P<speaker>[^/_]+)_[^/_]+$"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How long one training stage runs: the fairseq-train settings the recipes give it."""
+
+    max_epoch: int        # --max-epoch
+    patience: int         # --patience: epochs without a better validation before stopping
+    epoch_updates: int    # --epoch-updates: batches (= updates) per epoch
+    pairs_per_batch: int  # --pairs-per-batch
+
+
+#: The paper's schedule of each stage: stage 1 (launch_init.sh), each k-NN iteration
+#: (iteration.sh), the weakly supervised model (launch_gold.sh).
+STAGES = {
+    "init": Schedule(max_epoch=75, patience=2, epoch_updates=200, pairs_per_batch=250),
+    "iteration": Schedule(max_epoch=100, patience=1, epoch_updates=1000, pairs_per_batch=256),
+    "gold": Schedule(max_epoch=60, patience=5, epoch_updates=1000, pairs_per_batch=256),
+}
+#: Adam's learning rate in every stage (betas 0.9, 0.999; no weight decay; fixed schedule).
+LEARNING_RATE = 1e-4
+#: Stage 1: a batch takes one speaker's VADs until they pass this many seconds.
+MAX_BATCH_DURATION = 20.0
+
+
+def shell_assignments() -> list[str]:
+    """The defaults the recipes need, as ``NAME=value`` lines for bash's ``eval``."""
+    lines = [f"SSE_DEFAULT_WAV2VEC2='{DEFAULT_WAV2VEC2}'", f"SSE_DEFAULT_LAYER={DEFAULT_LAYER}",
+             f"SSE_DEFAULT_LR={LEARNING_RATE:g}", f"SSE_DEFAULT_MAX_BATCH_DURATION={MAX_BATCH_DURATION:g}"]
+    for stage, schedule in STAGES.items():
+        lines += [f"STAGE_{stage.upper()}_{field.name.upper()}={getattr(schedule, field.name)}"
+                  for field in fields(schedule)]
+    return lines
+
+
+if __name__ == "__main__":
+    if "'" in DEFAULT_WAV2VEC2:
+        sys.exit(f"error: the toolkit's path {DEFAULT_WAV2VEC2} holds a quote; move the clone")
+    print("\n".join(shell_assignments()))

@@ -22,6 +22,7 @@ import numpy as np
 
 from .audio import read_audio
 from .augment import Effects, augment
+from .defaults import FRAME_RATE, MAX_BATCH_DURATION, STAGES
 from .errors import UserError
 from .formats import Pair, Segment, Vad
 from .segments import GRID, draw_spans, grid_steps
@@ -54,15 +55,15 @@ class AugmentedBatch(NamedTuple):
 
 @dataclass(frozen=True)
 class AugmentationSettings:
-    pairs_per_batch: int = 250
+    pairs_per_batch: int = STAGES["init"].pairs_per_batch
     min_vads_per_speaker: int = 20
     min_vad_duration: float = 1.2
     max_vads_per_batch: int = 20
-    max_batch_duration: float = 20.0
+    max_batch_duration: float = MAX_BATCH_DURATION
     min_stretch: float = 0.5
     max_stretch: float = 1.8
     effects: Effects = Effects()
-    frame_rate: int = 50
+    frame_rate: int = FRAME_RATE
 
 
 class AugmentationSampler:
@@ -138,7 +139,7 @@ class PairSampler:
     Pairs whose two segments come from the same file are not trained on (SPEC step 7).
     """
 
-    def __init__(self, pairs: Sequence[Pair], pairs_per_batch: int = 256) -> None:
+    def __init__(self, pairs: Sequence[Pair], pairs_per_batch: int = STAGES["iteration"].pairs_per_batch) -> None:
         self.pairs = [(Span(p.wav1, p.start1, p.end1), Span(p.wav2, p.start2, p.end2))
                       for p in pairs if p.wav1 != p.wav2]
         self.dropped_same_file = len(pairs) - len(self.pairs)
@@ -165,7 +166,7 @@ class LabelSampler:
     :attr:`LabelBatch.labels`.
     """
 
-    def __init__(self, segments: Sequence[Segment], pairs_per_batch: int = 256) -> None:
+    def __init__(self, segments: Sequence[Segment], pairs_per_batch: int = STAGES["gold"].pairs_per_batch) -> None:
         tokens: dict[str, list[Span]] = defaultdict(list)
         for segment in segments:
             if segment.transcription is None:

@@ -1,7 +1,9 @@
 # Sourced by launch_init.sh, iteration.sh and launch_gold.sh: settings and the steps they share.
 #
 # Every setting is an environment variable with a default; the defaults are the paper's recipe
-# (wav2vec2 layer 8 features) on the lists bundled in training_data/ and sse_benchmark/.
+# (wav2vec2 layer 8 features) on the lists bundled in training_data/ and sse_benchmark/. The
+# paper's numbers (front-end layer, learning rate, each stage's schedule) are read from the one
+# table in sse/defaults.py (`python -m sse.defaults` prints them).
 #   SSE_FRONTEND      wav2vec2 | mfcc | fbank                      (wav2vec2)
 #   SSE_PATH_SSL      fairseq wav2vec 2.0 checkpoint               (pretrained/wav2vec_small.pt)
 #   SSE_LAYER         wav2vec 2.0 layer                            (8)
@@ -17,7 +19,7 @@
 #   SSE_EXP           experiment folder                            (exp)
 #   SSE_OUT           this stage's output folder                   (exp/init, exp/iterN, exp/gold)
 #   SSE_DEVICE        cuda | cpu                                   (cuda if available)
-#   SSE_MAX_EPOCH SSE_PATIENCE SSE_EPOCH_UPDATES SSE_PAIRS_PER_BATCH   (per stage, as in SPEC)
+#   SSE_MAX_EPOCH SSE_PATIENCE SSE_EPOCH_UPDATES SSE_PAIRS_PER_BATCH   (per stage: STAGES in sse/defaults.py)
 #   SSE_MAX_BATCH_DURATION  stage 1: seconds of VADs per batch     (20)
 #   SSE_NUM_WORKERS   data-loading processes                       (2)
 #   SSE_SEED          training seed                                (1)
@@ -40,9 +42,13 @@ done
 
 SSE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PY=${PYTHON:-python3}
+# SSE_DEFAULT_* and STAGE_<STAGE>_<SETTING>: the library's defaults, from their one place.
+library_defaults=$(cd "$SSE_ROOT" && "$PY" -m sse.defaults) || exit 2
+eval "$library_defaults"
 FRONTEND=${SSE_FRONTEND:-wav2vec2}
-PATH_SSL=${SSE_PATH_SSL:-$SSE_ROOT/pretrained/wav2vec_small.pt}
-LAYER=${SSE_LAYER:-8}
+PATH_SSL=${SSE_PATH_SSL:-$SSE_DEFAULT_WAV2VEC2}
+LAYER=${SSE_LAYER:-$SSE_DEFAULT_LAYER}
+MAX_BATCH_DURATION=${SSE_MAX_BATCH_DURATION:-$SSE_DEFAULT_MAX_BATCH_DURATION}
 CMVN=${SSE_CMVN:-}
 VADS=${SSE_VADS:-$SSE_ROOT/training_data/demo-vads}
 SEGMENTS=${SSE_SEGMENTS:-$SSE_ROOT/training_data/demo-segments}
@@ -91,10 +97,20 @@ stage_stamp() {
   "$PY" "$SSE_ROOT/utils/stage_stamp.py" --stage "$stage" "$@" || exit 2
 }
 
-# The training schedule as stamp settings (same defaults and overrides as train()).
-schedule_settings() {  # MAX_EPOCH PATIENCE EPOCH_UPDATES PAIRS_PER_BATCH
-  echo "--setting max_epoch=${SSE_MAX_EPOCH:-$1} --setting patience=${SSE_PATIENCE:-$2}"
-  echo "--setting epoch_updates=${SSE_EPOCH_UPDATES:-$3} --setting pairs_per_batch=${SSE_PAIRS_PER_BATCH:-$4}"
+# schedule STAGE (init | iteration | gold): sets MAX_EPOCH PATIENCE EPOCH_UPDATES PAIRS_PER_BATCH
+# to the stage's row of STAGES in sse/defaults.py, each overridden by its SSE_* variable.
+schedule() {
+  local row=STAGE_${1^^}
+  local max_epoch=${row}_MAX_EPOCH patience=${row}_PATIENCE updates=${row}_EPOCH_UPDATES pairs=${row}_PAIRS_PER_BATCH
+  [ -n "${!max_epoch:-}" ] || die "no stage $1 in sse/defaults.py"
+  MAX_EPOCH=${SSE_MAX_EPOCH:-${!max_epoch}} PATIENCE=${SSE_PATIENCE:-${!patience}}
+  EPOCH_UPDATES=${SSE_EPOCH_UPDATES:-${!updates}} PAIRS_PER_BATCH=${SSE_PAIRS_PER_BATCH:-${!pairs}}
+}
+
+# The training schedule (after `schedule STAGE`) as stamp settings.
+schedule_settings() {
+  echo "--setting max_epoch=$MAX_EPOCH --setting patience=$PATIENCE"
+  echo "--setting epoch_updates=$EPOCH_UPDATES --setting pairs_per_batch=$PAIRS_PER_BATCH"
 }
 
 # What every training stage depends on besides its own lists.
@@ -133,13 +149,12 @@ ensure_benchmark_features() {  # LS
   ensure_features "$1" "$BENCHMARK" "$BENCHMARK_FEATURES"
 }
 
-# train OUT LS MAX_EPOCH PATIENCE EPOCH_UPDATES PAIRS_PER_BATCH TASK_ARGS...
+# train OUT LS TASK_ARGS...   (after `schedule STAGE`)
 # Runs fairseq-train unless OUT/training_done exists; an interrupted run resumes from
 # OUT/checkpoint_last.pt. Logs to OUT/train.log.
 train() {
-  local out=$1 ls=$2 max_epoch=${SSE_MAX_EPOCH:-$3} patience=${SSE_PATIENCE:-$4}
-  local epoch_updates=${SSE_EPOCH_UPDATES:-$5} pairs=${SSE_PAIRS_PER_BATCH:-$6}
-  shift 6
+  local out=$1 ls=$2 max_epoch=$MAX_EPOCH patience=$PATIENCE epoch_updates=$EPOCH_UPDATES pairs=$PAIRS_PER_BATCH
+  shift 2
   if [ -f "$out/training_done" ]; then log "training: $out is done"; return; fi
   local validation=(--valid-batches 20)
   if [ -n "$BENCHMARK" ]; then
@@ -158,7 +173,7 @@ train() {
   if [ -f "$out/train.log" ]; then log_start=$(( $(wc -l < "$out/train.log") + 1 )); fi
   set +e  # keep fairseq-train's own exit status, whatever the log filter finds
   fairseq-train "$ls" --user-dir "$SSE_ROOT/sse" "$@" "${validation[@]}" \
-    --arch sse --criterion nt_xent --optimizer adam --lr 1e-4 --adam-betas "(0.9, 0.999)" --weight-decay 0 \
+    --arch sse --criterion nt_xent --optimizer adam --lr "$SSE_DEFAULT_LR" --adam-betas "(0.9, 0.999)" --weight-decay 0 \
     --lr-scheduler fixed --batch-size 1 --max-epoch "$max_epoch" --patience "$patience" \
     --epoch-updates "$epoch_updates" --pairs-per-batch "$pairs" --save-dir "$out" --no-epoch-checkpoints \
     --log-format simple --log-interval "${SSE_LOG_INTERVAL:-50}" --num-workers "$NUM_WORKERS" --seed "$SEED" \

@@ -8,15 +8,18 @@ from fairseq.models import BaseFairseqModel, register_model
 
 from ..model import EncoderConfig, ProjectionHead, SSEEncoder
 
+_PAPER = EncoderConfig()  # the library's defaults are the flags' defaults
+
 
 @dataclass
 class SSEModelConfig(FairseqDataclass):
-    conv_channels: int = field(default=1024, metadata={"help": "Conv1d output channels (GLU halves them)"})
-    kernel_size: int = field(default=4, metadata={"help": "Conv1d kernel size"})
-    model_dim: int = field(default=512, metadata={"help": "Transformer width = embedding size"})
-    num_heads: int = field(default=4, metadata={"help": "attention heads"})
-    ffn_dim: int = field(default=2048, metadata={"help": "Transformer feed-forward size"})
-    dropout: float = field(default=0.3, metadata={"help": "dropout after the GLU and in the Transformer"})
+    conv_channels: int = field(default=_PAPER.conv_channels, metadata={
+        "help": "Conv1d output channels (GLU halves them)"})
+    kernel_size: int = field(default=_PAPER.kernel_size, metadata={"help": "Conv1d kernel size"})
+    model_dim: int = field(default=_PAPER.model_dim, metadata={"help": "Transformer width = embedding size"})
+    num_heads: int = field(default=_PAPER.num_heads, metadata={"help": "attention heads"})
+    ffn_dim: int = field(default=_PAPER.ffn_dim, metadata={"help": "Transformer feed-forward size"})
+    dropout: float = field(default=_PAPER.dropout, metadata={"help": "dropout after the GLU and in the Transformer"})
     length_buckets: int = field(default=4, metadata={
         "help": "encode a batch in this many groups of similar length: same embeddings, less padding"})
 

@@ -30,6 +30,7 @@ from fairseq.tasks import FairseqTask, register_task
 from omegaconf import II
 
 from ..augment import EFFECTS, Effects
+from ..defaults import BATCH_SIZE, STAGES
 from ..embed import embed_frames, frames_from_store, frames_on_the_fly, pad_frames
 from ..errors import UserError
 from ..features import FeatureStore
@@ -71,9 +72,11 @@ class SSETaskConfig(FairseqDataclass):
     valid_batches: int = field(default=20, metadata={"help": "held-out batches for loss validation"})
     heldout_fraction: float = field(default=0.05, metadata={
         "help": "share of the training data held out for loss validation (when no --valid-segments)"})
-    epoch_updates: int = field(default=1000, metadata={"help": "batches (= updates) per epoch"})
-    pairs_per_batch: int = field(default=256, metadata={"help": "positive pairs per batch"})
-    embed_batch_size: int = field(default=256, metadata={"help": "segments per forward pass when embedding"})
+    epoch_updates: int = field(default=STAGES["iteration"].epoch_updates, metadata={
+        "help": "batches (= updates) per epoch"})
+    pairs_per_batch: int = field(default=STAGES["iteration"].pairs_per_batch, metadata={
+        "help": "positive pairs per batch"})
+    embed_batch_size: int = field(default=BATCH_SIZE, metadata={"help": "segments per forward pass when embedding"})
     seed: int = II("common.seed")
     # Each epoch needs fresh workers: they hold the dataset, whose epoch decides the batches.
     reuse_dataloader: bool = False
@@ -239,6 +242,9 @@ class SSETask(FairseqTask):
 
 # --------------------------------------------------------------------------- stage 1
 
+_STAGE1 = AugmentationSettings()  # the library's defaults are the flags' defaults
+
+
 @dataclass
 class AugmentTaskConfig(SSETaskConfig):
     vads: str = field(default="", metadata={"help": "VAD list of the training corpus"})
@@ -248,14 +254,18 @@ class AugmentTaskConfig(SSETaskConfig):
     cmvn: str = field(default="", metadata={
         "help": f"per-waveform mean/variance normalisation of the frames, one of {', '.join(CMVN_MODES)} "
                 f"(default: utterance for mfcc/fbank, none for wav2vec2)"})
-    epoch_updates: int = 200
-    pairs_per_batch: int = 250
-    min_vads_per_speaker: int = field(default=20, metadata={"help": "speakers need this many long VADs"})
-    min_vad_duration: float = field(default=1.2, metadata={"help": "VADs shorter than this are not used"})
-    max_vads_per_batch: int = field(default=20, metadata={"help": "at most this many VADs per batch"})
-    max_batch_duration: float = field(default=20.0, metadata={"help": "stop adding VADs past this many seconds"})
-    min_stretch: float = field(default=0.5, metadata={"help": "smallest tempo factor"})
-    max_stretch: float = field(default=1.8, metadata={"help": "largest tempo factor"})
+    epoch_updates: int = STAGES["init"].epoch_updates
+    pairs_per_batch: int = _STAGE1.pairs_per_batch
+    min_vads_per_speaker: int = field(default=_STAGE1.min_vads_per_speaker, metadata={
+        "help": "speakers need this many long VADs"})
+    min_vad_duration: float = field(default=_STAGE1.min_vad_duration, metadata={
+        "help": "VADs shorter than this are not used"})
+    max_vads_per_batch: int = field(default=_STAGE1.max_vads_per_batch, metadata={
+        "help": "at most this many VADs per batch"})
+    max_batch_duration: float = field(default=_STAGE1.max_batch_duration, metadata={
+        "help": "stop adding VADs past this many seconds"})
+    min_stretch: float = field(default=_STAGE1.min_stretch, metadata={"help": "smallest tempo factor"})
+    max_stretch: float = field(default=_STAGE1.max_stretch, metadata={"help": "largest tempo factor"})
     effects: str = field(default="", metadata={
         "help": f"extra effects, comma-separated, off by default: {','.join(EFFECTS)}"})
     frontend_precision: str = field(default="auto", metadata={
@@ -353,6 +363,8 @@ class PairsTask(StoreTask):
 @dataclass
 class GoldTaskConfig(StoreTaskConfig):
     segments: str = field(default="", metadata={"help": "segment list with phone n-gram transcriptions"})
+    epoch_updates: int = STAGES["gold"].epoch_updates
+    pairs_per_batch: int = STAGES["gold"].pairs_per_batch
 
 
 @register_task("sse_gold", dataclass=GoldTaskConfig)
