@@ -26,12 +26,19 @@ CMVN_MODES = ("utterance", "none")
 # frames are used as the paper does, unnormalised.
 DEFAULT_CMVN = {"wav2vec2": "none", "mfcc": "utterance", "fbank": "utterance"}
 
-# k-NN pair mining (README, "How the method works").
+# k-NN pair mining (sse/mining.py, sse/mine.py).
 K = 10
 PCA_DIM = 128
 MAX_PCA_FIT = 1_000_000
 NMS_OVERLAP = 0.40
 COVERAGE = 0.50
+#: k-NN indexes (sse/knn.py): exact search, or approximate FAISS IVF.
+KNN_INDEXES = ("flat", "ivf")
+KNN_INDEX = "flat"
+#: IVF cells searched per query.
+NPROBE = 32
+#: Seed of the PCA's subsample and of the IVF index's training sample.
+MINING_SEED = 0
 
 #: Segments embedded per forward pass.
 BATCH_SIZE = 256

@@ -6,7 +6,7 @@
 * ``ivf``: FAISS ``IndexIVFFlat`` with inner product, for CPU-only users with very large lists.
   It partitions the vectors into ``nlist`` cells (k-means) and searches the ``nprobe`` cells
   nearest each query, so it can miss neighbours; :func:`recall` measures how many against
-  exact search on a sample of queries, and ``mine_pairs.py`` logs it.
+  exact search on a sample of queries, and ``sse/mine.py`` logs it.
 
 Every searcher returns ``(similarities, ids)``, each ``(queries, k)``, most similar first,
 float32 and int64, ids of -1 where fewer than k neighbours were found.
@@ -19,10 +19,11 @@ import math
 import numpy as np
 import torch
 
+from .defaults import KNN_INDEXES as INDEXES
+from .defaults import NPROBE as DEFAULT_NPROBE
+
 logger = logging.getLogger(__name__)
 
-INDEXES = ("flat", "ivf")
-DEFAULT_NPROBE = 32
 RECALL_SAMPLE = 2000
 
 
