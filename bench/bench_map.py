@@ -17,6 +17,8 @@ process so that its peak resident memory is its own:
   number. It is only measured where the package is installed (it is not a dependency:
   ``pip install pytorch-metric-learning``).
 """
+from __future__ import annotations
+
 import argparse
 import json
 import os

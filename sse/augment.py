@@ -1,4 +1,4 @@
-"""Waveform augmentation for stage 1 (SPEC step 6): tempo stretch, and optional effects.
+"""Waveform augmentation for stage 1 (docs/method.md, step 6): tempo stretch, and optional effects.
 
 Time-stretching keeps the pitch (Rubber Band through pedalboard). The other effects are off by
 default, as in the paper's recipe, and each is drawn at random when on: pitch shift within

@@ -1,4 +1,5 @@
 """The one exception type that means "the user's input is wrong"."""
+from __future__ import annotations
 
 
 class UserError(Exception):

@@ -1,4 +1,4 @@
-"""Frame features of VADs: how they are computed (SPEC step 3) and the on-disk store.
+"""Frame features of VADs: how they are computed (docs/method.md, step 3) and the on-disk store.
 
 Computing: each VAD is encoded with up to :data:`CONTEXT` seconds of extra audio on each side,
 then its frames are cropped back to the VAD; VADs longer than :data:`PIECE` seconds are cut

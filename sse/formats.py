@@ -183,7 +183,7 @@ def read_segments(path: str | os.PathLike, allow_empty: bool = False,
     """Read segments to embed: segment-list lines, or plain spans ``<wav> <start> <end>``.
 
     Embedding needs neither a speaker nor VAD times, so a span line becomes a segment whose VAD
-    is the span itself (the rule SPEC gives for lists without VAD times) and whose speaker is
+    is the span itself (the rule for lists without VAD times) and whose speaker is
     :data:`NO_SPEAKER`. Lines of both kinds may be mixed.
     """
     path = Path(path)

@@ -1,4 +1,4 @@
-"""NT-Xent, the contrastive loss of SimCLR, as the paper trains with it (SPEC step 5)."""
+"""NT-Xent, the contrastive loss of SimCLR, as the paper trains with it (docs/method.md, step 5)."""
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,4 @@
-"""Exact mean average precision (MAP) of embeddings against labels (SPEC "Evaluation").
+"""Exact mean average precision (MAP) of embeddings against labels (docs/method.md, "Evaluation").
 
 The definition, which the toolkit names "exact MAP (all-segment ranking)":
 

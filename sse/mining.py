@@ -1,4 +1,4 @@
-"""Mining positive pairs with k nearest neighbours (SPEC step 7).
+"""Mining positive pairs with k nearest neighbours (docs/method.md, step 7).
 
 1. Embed every training segment with the previous model (no projection head).
 2. PCA to 128 dimensions (fitted on at most 1 M embeddings), L2-normalise.

@@ -1,4 +1,4 @@
-"""How each training stage draws a batch of positive pairs (SPEC steps 6-8).
+"""How each training stage draws a batch of positive pairs (docs/method.md, steps 6-8).
 
 Every draw takes its own ``numpy`` generator, so a batch is a pure function of
 ``(seed, epoch, batch index)``: data-loader workers agree, and a resumed run sees the batches
@@ -74,7 +74,7 @@ class AugmentationSampler:
     Its VADs are taken in random order, up to ``max_vads_per_batch``, stopping once they pass
     ``max_batch_duration`` seconds. Each is read (no extra context: the stretched audio is
     what the front-end sees) and stretched twice with independent tempo factors drawn uniformly
-    in ``[min_stretch, max_stretch]``. The candidate spans are the SPEC step-2 segments of the
+    in ``[min_stretch, max_stretch]``. The candidate spans are the step-2 segments (docs/method.md) of the
     chosen VADs; ``pairs_per_batch`` of them are drawn, and span ``[a, b]`` (seconds from the
     VAD start) becomes frames ``round(a / f * rate) .. round(b / f * rate)`` of the version
     stretched by ``f``.
@@ -136,7 +136,7 @@ class AugmentationSampler:
 class PairSampler:
     """Stage 2 batches: ``pairs_per_batch`` distinct pairs of the mined list, uniformly.
 
-    Pairs whose two segments come from the same file are not trained on (SPEC step 7).
+    Pairs whose two segments come from the same file are not trained on (docs/method.md, step 7).
     """
 
     def __init__(self, pairs: Sequence[Pair], pairs_per_batch: int = STAGES["iteration"].pairs_per_batch) -> None:

@@ -1,4 +1,4 @@
-"""Candidate segments of a VAD list (SPEC step 2).
+"""Candidate segments of a VAD list (docs/method.md, step 2).
 
 Inside each VAD, every span whose start and end lie on a grid of :data:`GRID` seconds counted
 from the VAD start, with a length of 1 to :data:`MAX_STEPS` grid steps (0.16 s to 0.96 s).

@@ -9,7 +9,6 @@ from dataclasses import fields
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, run_script
 
 import sse.mine
 from sse import defaults
@@ -18,6 +17,7 @@ from sse.errors import UserError
 from sse.formats import read_pair_list, read_segment_list, write_segment_list
 from sse.mine import MiningSettings, mine_pairs
 from sse.model import SSEEncoder
+from tests.helpers import REPO, run_script
 
 MFCC = {"name": "mfcc", "dim": 78, "frame_rate": 50, "cmvn": "utterance"}  # what extract_features.py stores
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Compute frame features of every VAD of a list and store them (SPEC step 3).
+"""Compute frame features of every VAD of a list and store them (docs/method.md, step 3).
 
 Each VAD is encoded with up to 5 s of context on each side, cut into 20 s pieces when longer,
 cropped back to the VAD; VADs under 40 ms are dropped. Features are stored as float16 ``.npy``

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Write the candidate segments of a VAD list (SPEC step 2).
+"""Write the candidate segments of a VAD list (docs/method.md, step 2).
 
 Every span on a 0.16 s grid counted from each VAD's start, 0.16 s to 0.96 s long:
 

@@ -23,6 +23,8 @@ carry the query's label, averaged over the labelled queries whose label occurs a
 searched rows. Search is FAISS IndexFlatIP on CPU, or a chunked matrix product on the GPU
 (--device cuda, or by default when a model is loaded and CUDA is there).
 """
+from __future__ import annotations
+
 import logging
 import sys
 from pathlib import Path

@@ -16,7 +16,7 @@ phones i..j (phones of an aligner never overlap): a benchmark list relabelled by
 
 Each span gets VAD fields: with a VAD list, the VAD of its file that contains it (spans inside
 no VAD are dropped and counted; the speaker is the VAD's); without one, the span's own times
-(SPEC allows this) and a speaker per file given by the caller (see :func:`sse.prep.speakers.speakers_from_regex`).
+(as for any segment list without VAD times) and a speaker per file given by the caller (see :func:`sse.prep.speakers.speakers_from_regex`).
 
 **Selection.** Only labels spoken by at least two different speakers are kept (so each has at
 least two tokens, and a query always has a relevant item by another voice). A label with more
