@@ -8,6 +8,12 @@ the plugin makes that copy atomic too (:class:`AtomicCopyPathManager`), and wrap
 full disk, a hand-edit) is set aside and training resumes from ``checkpoint_best.pt`` when
 that one is readable, else from scratch. After a successful load, the hidden temporaries of
 killed saves are removed.
+
+In distributed training, rank 0 alone reads the checkpoint and sends it to the other ranks as
+a ``torch.save`` message, which they read with ``torch.load``, weights-only by default since
+torch 2.6. The wrapper allow-lists that message's few extra classes while it loads: without
+them every other rank fails to resume (and rank 0 then dies with gloo's "Connection closed by
+peer").
 """
 from __future__ import annotations
 
@@ -16,15 +22,29 @@ import logging
 import os
 import shutil
 import tempfile
+import typing
 import zipfile
+from collections import defaultdict
 from pathlib import Path
 
+import torch
 from fairseq import checkpoint_utils
+from fairseq.distributed import utils as distributed_utils
 from fairseq.file_io import PathManager
+from omegaconf import DictConfig, ListConfig
+from omegaconf.base import ContainerMetadata, Metadata
+from omegaconf.nodes import AnyNode
 
 logger = logging.getLogger(__name__)
 
 LAST, BEST = "checkpoint_last.pt", "checkpoint_best.pt"
+
+# What rank 0's broadcast of a loaded checkpoint holds beyond a checkpoint file: the config as
+# the DictConfig that load_checkpoint_to_cpu makes of it (its nodes, their metadata and the
+# types that metadata names), and the placeholders that broadcast_object puts for the tensors
+# (sent apart as tensors).
+BROADCAST_CLASSES = [DictConfig, ListConfig, ContainerMetadata, Metadata, AnyNode, (typing.Any, "typing.Any"),
+                     dict, list, int, defaultdict, distributed_utils._TensorPlaceholder]
 
 
 class AtomicCopyPathManager(PathManager):
@@ -91,7 +111,8 @@ def _resilient_load_checkpoint(load_checkpoint):
             note = repair_last_checkpoint(cfg.save_dir)
             if note:
                 logger.warning(note)
-        result = load_checkpoint(cfg, trainer, **passthrough_args)
+        with torch.serialization.safe_globals(BROADCAST_CLASSES):
+            result = load_checkpoint(cfg, trainer, **passthrough_args)
         if trainer.is_data_parallel_master:
             remove_save_leftovers(cfg.save_dir)
         return result
@@ -101,7 +122,7 @@ def _resilient_load_checkpoint(load_checkpoint):
 
 
 def install() -> None:
-    """Patch fairseq's checkpoint module (once): atomic copies, resume fallback."""
+    """Patch fairseq's checkpoint module (once): atomic copies, resume fallback, resume on every rank."""
     checkpoint_utils.PathManager = AtomicCopyPathManager
     if not getattr(checkpoint_utils.load_checkpoint, "sse_resilient", False):
         checkpoint_utils.load_checkpoint = _resilient_load_checkpoint(checkpoint_utils.load_checkpoint)
