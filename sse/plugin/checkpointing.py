@@ -17,6 +17,7 @@ peer").
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -45,6 +46,14 @@ LAST, BEST = "checkpoint_last.pt", "checkpoint_best.pt"
 # (sent apart as tensors).
 BROADCAST_CLASSES = [DictConfig, ListConfig, ContainerMetadata, Metadata, AnyNode, (typing.Any, "typing.Any"),
                      dict, list, int, defaultdict, distributed_utils._TensorPlaceholder]
+
+
+def _broadcast_classes_allowed():
+    """A context allow-listing BROADCAST_CLASSES (torch < 2.5 has no allow-list, and before 2.6
+    ``torch.load`` is not weights-only by default, so nothing is needed there)."""
+    if not hasattr(torch.serialization, "safe_globals"):
+        return contextlib.nullcontext()
+    return torch.serialization.safe_globals(BROADCAST_CLASSES)
 
 
 class AtomicCopyPathManager(PathManager):
@@ -111,7 +120,7 @@ def _resilient_load_checkpoint(load_checkpoint):
             note = repair_last_checkpoint(cfg.save_dir)
             if note:
                 logger.warning(note)
-        with torch.serialization.safe_globals(BROADCAST_CLASSES):
+        with _broadcast_classes_allowed():
             result = load_checkpoint(cfg, trainer, **passthrough_args)
         if trainer.is_data_parallel_master:
             remove_save_leftovers(cfg.save_dir)
