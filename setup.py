@@ -47,7 +47,7 @@ setup(
         "tensorboardX",
     ],
     extras_require={
-        "dev": ["pytest", "scikit-learn", "onnx", "onnxscript"],
+        "dev": ["pytest", "scikit-learn", "onnx", "onnxscript", "ruff"],
         "export": ["onnx", "onnxscript"],
         "align": ["pocketsphinx>=5"],
         "pyannote": ["pyannote.audio"],
