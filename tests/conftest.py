@@ -10,9 +10,13 @@ from typing import NamedTuple
 import numpy as np
 import pytest
 import soundfile
+import torch
 
 from sse import progress
+from sse.checkpoint import save_encoder
+from sse.model import SSEEncoder
 from sse.testing import save_tiny_wav2vec2
+from tests.helpers import MFCC_DESCRIPTION, run_script
 
 WORDS = ("window", "garden", "yellow", "market")
 VOICES = ("en-us+m1", "en-gb+f2", "en-us+m3", "en-gb-scotland+f1")
@@ -88,3 +92,15 @@ def restore_logging():
             root.removeHandler(handler)
     root.setLevel(level)
     progress.configure(quiet=False)
+
+
+@pytest.fixture(scope="module")
+def mining_inputs(word_corpus, tmp_path_factory):
+    """The word corpus's segments, their MFCC feature store, and a random model (model.pt) to mine with."""
+    folder = tmp_path_factory.mktemp("mining")
+    run_script("make_segments.py", word_corpus.vads, folder / "segments", check=True)
+    run_script("extract_features.py", "--path_wavs", word_corpus.root, "--path_vads", word_corpus.vads,
+               "--output_dir", folder / "features", "--frontend", "mfcc", check=True)
+    torch.manual_seed(0)
+    save_encoder(folder / "model.pt", SSEEncoder(input_dim=78), MFCC_DESCRIPTION)
+    return folder

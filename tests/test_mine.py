@@ -17,25 +17,12 @@ from sse.errors import UserError
 from sse.formats import read_pair_list, read_segment_list, write_segment_list
 from sse.mine import MiningSettings, mine_pairs
 from sse.model import SSEEncoder
-from tests.helpers import REPO, run_script
-
-MFCC = {"name": "mfcc", "dim": 78, "frame_rate": 50, "cmvn": "utterance"}  # what extract_features.py stores
-
-
-@pytest.fixture(scope="module")
-def inputs(word_corpus, tmp_path_factory):
-    """Segments of the word corpus, their MFCC feature store and a random model (as tests/test_mining.py)."""
-    folder = tmp_path_factory.mktemp("mine")
-    run_script("make_segments.py", word_corpus.vads, folder / "segments", check=True)
-    run_script("extract_features.py", "--path_wavs", word_corpus.root, "--path_vads", word_corpus.vads,
-               "--output_dir", folder / "features", "--frontend", "mfcc", check=True)
-    torch.manual_seed(0)
-    save_encoder(folder / "model.pt", SSEEncoder(input_dim=78), MFCC)
-    return folder
+from tests.conftest import MFCC_DESCRIPTION
+from tests.helpers import REPO
 
 
-def mine(inputs, output, **settings):
-    return mine_pairs(inputs / "segments", inputs / "features", inputs / "model.pt", output,
+def mine(mining_inputs, output, **settings):
+    return mine_pairs(mining_inputs / "segments", mining_inputs / "features", mining_inputs / "model.pt", output,
                       settings=MiningSettings(pca_dim=16, **settings), device="cpu")
 
 
@@ -57,15 +44,15 @@ def test_settings_defaults_are_the_library_defaults_and_the_clis():
     assert MiningSettings(**{field.name: getattr(args, field.name) for field in fields(MiningSettings)}) == settings
 
 
-def test_three_shards_give_the_pair_list_of_one(inputs, tmp_path):
-    whole = mine(inputs, tmp_path / "whole")
-    sharded = mine(inputs, tmp_path / "sharded", nshards=3)
+def test_three_shards_give_the_pair_list_of_one(mining_inputs, tmp_path):
+    whole = mine(mining_inputs, tmp_path / "whole")
+    sharded = mine(mining_inputs, tmp_path / "sharded", nshards=3)
     pairs = read_pair_list(tmp_path / "whole")
     assert pairs and read_pair_list(tmp_path / "sharded") == pairs
     assert len(pairs) == len(whole.mined.first) == len(sharded.mined.first)
     assert whole.mined.threshold == sharded.mined.threshold
     assert [p.similarity for p in pairs] == sorted((p.similarity for p in pairs), reverse=True)
-    segments = read_segment_list(inputs / "segments")
+    segments = read_segment_list(mining_inputs / "segments")
     assert whole.mined.queries_covered >= len(segments) / 2
     work = tmp_path / "sharded.work"
     assert sorted(path.name for path in work.iterdir()) == [
@@ -78,8 +65,8 @@ def test_three_shards_give_the_pair_list_of_one(inputs, tmp_path):
     assert set(manifest["inputs"]) == {"segments", "model", "features"}
 
 
-def test_an_interrupted_run_resumes_recomputing_only_the_lost_pieces(inputs, tmp_path, caplog, monkeypatch):
-    mine(inputs, tmp_path / "pairs", nshards=3)
+def test_an_interrupted_run_resumes_recomputing_only_the_lost_pieces(mining_inputs, tmp_path, caplog, monkeypatch):
+    mine(mining_inputs, tmp_path / "pairs", nshards=3)
     reference = (tmp_path / "pairs").read_bytes()
     work = tmp_path / "pairs.work"
     before = mtimes(work)
@@ -88,7 +75,7 @@ def test_an_interrupted_run_resumes_recomputing_only_the_lost_pieces(inputs, tmp
     # A lost k-NN piece needs no model: every embedding is there.
     (work / "knn-00001-of-00003.npz").unlink()
     monkeypatch.setattr(sse.mine, "load_encoder", lambda *_: pytest.fail("the model was loaded"))
-    mine(inputs, tmp_path / "pairs", nshards=3)
+    mine(mining_inputs, tmp_path / "pairs", nshards=3)
     monkeypatch.undo()
     assert (tmp_path / "pairs").read_bytes() == reference
     after = mtimes(work)
@@ -99,7 +86,7 @@ def test_an_interrupted_run_resumes_recomputing_only_the_lost_pieces(inputs, tmp
     embeddings.write_bytes(embeddings.read_bytes()[:100])
     (tmp_path / "pairs").unlink()
     caplog.set_level(logging.INFO, logger="mine_pairs")
-    result = mine(inputs, tmp_path / "pairs", nshards=3)
+    result = mine(mining_inputs, tmp_path / "pairs", nshards=3)
     assert (tmp_path / "pairs").read_bytes() == reference
     again = mtimes(work)
     assert {name for name in again if again[name] != after[name]} == {embeddings.name}
@@ -109,8 +96,8 @@ def test_an_interrupted_run_resumes_recomputing_only_the_lost_pieces(inputs, tmp
     assert len(result.mined.first) == len(read_pair_list(tmp_path / "pairs"))
 
 
-def test_a_shard_run_only_embeds_and_a_work_dir_of_another_run_is_refused(inputs, tmp_path, monkeypatch):
-    result = mine_pairs(inputs / "segments", inputs / "features", inputs / "model.pt", tmp_path / "pairs",
+def test_a_shard_run_only_embeds_and_a_work_dir_of_another_run_is_refused(mining_inputs, tmp_path, monkeypatch):
+    result = mine_pairs(mining_inputs / "segments", mining_inputs / "features", mining_inputs / "model.pt", tmp_path / "pairs",
                         settings=MiningSettings(pca_dim=16, nshards=2), device="cpu", shard=1)
     work = tmp_path / "pairs.work"
     assert result is None and not (tmp_path / "pairs").exists()
@@ -119,27 +106,27 @@ def test_a_shard_run_only_embeds_and_a_work_dir_of_another_run_is_refused(inputs
     # Refused before any work: the model is not even loaded.
     monkeypatch.setattr(sse.mine, "load_encoder", lambda *_: pytest.fail("the model was loaded"))
     with pytest.raises(UserError, match=r"made from other inputs or settings \(nshards 2 -> 3\)"):
-        mine(inputs, tmp_path / "pairs", nshards=3)
+        mine(mining_inputs, tmp_path / "pairs", nshards=3)
     torch.manual_seed(1)
-    save_encoder(tmp_path / "other.pt", SSEEncoder(input_dim=78), MFCC)
+    save_encoder(tmp_path / "other.pt", SSEEncoder(input_dim=78), MFCC_DESCRIPTION)
     with pytest.raises(UserError, match=r"made from other inputs or settings \(input model"):
-        mine_pairs(inputs / "segments", inputs / "features", tmp_path / "other.pt", tmp_path / "pairs",
+        mine_pairs(mining_inputs / "segments", mining_inputs / "features", tmp_path / "other.pt", tmp_path / "pairs",
                    settings=MiningSettings(pca_dim=16, nshards=2), device="cpu")
     with pytest.raises(UserError, match="index None -> 'ivf'"):
-        mine(inputs, tmp_path / "pairs", nshards=2, index="ivf")
+        mine(mining_inputs, tmp_path / "pairs", nshards=2, index="ivf")
     assert mtimes(work) == before and not (tmp_path / "pairs").exists()
     monkeypatch.undo()
     # The same settings finish the run: shard 0 is embedded, shard 1 reused.
-    mine(inputs, tmp_path / "pairs", nshards=2)
+    mine(mining_inputs, tmp_path / "pairs", nshards=2)
     assert mtimes(work)["embeddings-00001-of-00002.npy"] == before["embeddings-00001-of-00002.npy"]
     assert read_pair_list(tmp_path / "pairs")
 
 
-def test_no_surviving_pair_is_a_user_error_and_writes_no_list(inputs, tmp_path):
-    segments = read_segment_list(inputs / "segments")
+def test_no_surviving_pair_is_a_user_error_and_writes_no_list(mining_inputs, tmp_path):
+    segments = read_segment_list(mining_inputs / "segments")
     one_file = [segment for segment in segments if segment.wav == segments[0].wav]
     write_segment_list(tmp_path / "one_file", [s for s in one_file if s.start == one_file[0].start])
     with pytest.raises(UserError, match="no pair survived the filters"):
-        mine_pairs(tmp_path / "one_file", inputs / "features", inputs / "model.pt", tmp_path / "pairs",
+        mine_pairs(tmp_path / "one_file", mining_inputs / "features", mining_inputs / "model.pt", tmp_path / "pairs",
                    settings=MiningSettings(pca_dim=4), device="cpu")
     assert not (tmp_path / "pairs").exists()

@@ -131,17 +131,6 @@ def test_select_pairs_applies_threshold_and_writes_each_pair_once():
     assert mined.queries_covered == 3
 
 
-@pytest.fixture(scope="module")
-def mining_inputs(word_corpus, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("mining")
-    run_script("make_segments.py", word_corpus.vads, folder / "segments", check=True)
-    run_script("extract_features.py", "--path_wavs", word_corpus.root, "--path_vads", word_corpus.vads,
-               "--output_dir", folder / "features", "--frontend", "mfcc", check=True)
-    torch.manual_seed(0)
-    save_encoder(folder / "model.pt", SSEEncoder(input_dim=78), {"name": "mfcc", "dim": 78, "frame_rate": 50, "cmvn": "utterance"})
-    return folder
-
-
 @pytest.mark.slow
 def test_cli_mines_a_pair_list_and_resumes(mining_inputs, tmp_path):
     args = ["--path_segments", mining_inputs / "segments", "--features", mining_inputs / "features",
