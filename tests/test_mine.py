@@ -17,8 +17,7 @@ from sse.errors import UserError
 from sse.formats import read_pair_list, read_segment_list, write_segment_list
 from sse.mine import MiningSettings, mine_pairs
 from sse.model import SSEEncoder
-from tests.conftest import MFCC_DESCRIPTION
-from tests.helpers import REPO
+from tests.helpers import MFCC_DESCRIPTION, REPO
 
 
 def mine(mining_inputs, output, **settings):
