@@ -21,6 +21,8 @@ DEFAULT_WAV2VEC2 = str(Path(__file__).resolve().parents[1] / "pretrained" / "wav
 DEFAULT_LAYER = 8
 FRONTENDS = ("wav2vec2", "mfcc", "fbank")
 CMVN_MODES = ("utterance", "none")
+#: Numeric precisions of the frozen front-end (sse/precision.py); fp32 is the default.
+PRECISIONS = ("fp32", "fp16", "bf16")
 # Kaldi features carry the channel and the speaker's level in their means (c0 above all); a
 # LayerNorm over each frame cannot remove that, and stage 1 collapses on raw MFCCs. wav2vec 2.0
 # frames are used as the paper does, unnormalised.

@@ -118,6 +118,9 @@ def vad_list_fingerprint(vads: Iterable[Vad]) -> str:
 def store_description(frontend: Frontend, nshards: int, vads: Iterable[Vad] | None = None) -> dict:
     description = {"version": STORE_VERSION, "frontend": frontend.describe(), "nshards": nshards,
                    "context": CONTEXT, "piece": PIECE, "min_vad": MIN_VAD, "dtype": "float16"}
+    precision = getattr(frontend, "precision", "fp32")
+    if precision != "fp32":  # recorded only when not the default, so fp32 stores read as before
+        description["precision"] = precision
     if vads is not None:
         description["vads"] = vad_list_fingerprint(vads)
     return description
@@ -145,7 +148,7 @@ def _different_store(output_dir, existing: dict, description: dict) -> UserError
         what = "the features of another VAD list"
     else:
         what = (f"features made with different settings ({existing['frontend']} in {existing['nshards']} "
-                f"shards, store version {existing.get('version')})")
+                f"shards, precision {existing.get('precision', 'fp32')}, store version {existing.get('version')})")
     return UserError(f"{output_dir}: holds {what}; delete it or use another --output_dir")
 
 
@@ -170,7 +173,7 @@ def _write_missing_description(output_dir: Path, description: dict) -> None:
 
 def check_requested_store(output_dir: str | os.PathLike, frontend_name: str, nshards: int,
                           path_ssl: str | None = None, layer: int | None = None, cmvn: str | None = None,
-                          vads: Iterable[Vad] | None = None) -> None:
+                          vads: Iterable[Vad] | None = None, precision: str = "fp32") -> None:
     """Refuse early (before loading any model) to add to a store made with other settings."""
     existing = read_store_description(output_dir)
     if existing is None:
@@ -183,13 +186,15 @@ def check_requested_store(output_dir: str | os.PathLike, frontend_name: str, nsh
                         f"delete it or use another --output_dir")
     recorded = canonical_description(existing["frontend"])
     clash = (recorded["name"] != frontend_name or existing["nshards"] != nshards
-             or recorded["cmvn"] != resolve_cmvn(frontend_name, cmvn))
+             or recorded["cmvn"] != resolve_cmvn(frontend_name, cmvn)
+             or existing.get("precision", "fp32") != precision)
     if frontend_name == "wav2vec2" and not clash:
         clash = ((layer is not None and recorded.get("layer") != layer)
                  or (path_ssl is not None and recorded.get("path") != os.path.abspath(path_ssl)))
     if clash:
-        raise UserError(f"{output_dir}: holds features made with different settings "
-                        f"({recorded} in {existing['nshards']} shards); delete it or use another --output_dir")
+        raise UserError(f"{output_dir}: holds features made with different settings ({recorded} in "
+                        f"{existing['nshards']} shards, precision {existing.get('precision', 'fp32')}); "
+                        f"delete it or use another --output_dir")
 
 
 class _FrameWriter:

@@ -12,9 +12,9 @@ import contextlib
 
 import torch
 
+from .defaults import PRECISIONS
 from .errors import UserError
 
-PRECISIONS = ("fp32", "fp16", "bf16")
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
 

@@ -145,3 +145,25 @@ def test_missing_wav2vec2_checkpoint_says_what_to_do(long_file, tmp_path):
     result = run_script("extract_features.py", "--path_wavs", long_file, "--path_vads", tmp_path / "vads",
                         "--output_dir", tmp_path / "feats", "--path_ssl", tmp_path / "nope.pt")
     assert_user_error(result, "wav2vec_small.pt", "--frontend mfcc")
+
+
+def test_half_precision_extraction_is_recorded_and_never_mixed(tiny_wav2vec2, long_file, tmp_path):
+    (tmp_path / "vads").write_text("long.wav a 0 2\n")
+    common = ["--path_wavs", long_file, "--path_vads", tmp_path / "vads", "--frontend", "wav2vec2",
+              "--path_ssl", tiny_wav2vec2, "--layer", "1", "--device", "cpu", "--num_workers", "0"]
+    run_script("extract_features.py", *common, "--output_dir", tmp_path / "fp32", check=True)
+    run_script("extract_features.py", *common, "--output_dir", tmp_path / "bf16", "--precision", "bf16", check=True)
+    full, half = FeatureStore(tmp_path / "fp32"), FeatureStore(tmp_path / "bf16")
+    assert "precision" not in full.description and half.description["precision"] == "bf16"
+    assert half.frontend == full.frontend  # the same features to a model: a model trained on one reads both
+    reference = full.frames("long.wav", 0.0, 2.0).astype(np.float32)
+    approximate = half.frames("long.wav", 0.0, 2.0).astype(np.float32)
+    assert reference.shape == approximate.shape and not np.array_equal(reference, approximate)
+    assert np.abs(approximate - reference).max() < 0.05 * np.abs(reference).max()
+    # A store is never completed in another precision, and Kaldi features have no half mode.
+    mixed = run_script("extract_features.py", *common, "--output_dir", tmp_path / "fp32", "--precision", "fp16")
+    assert_user_error(mixed, "precision fp32")
+    kaldi = run_script("extract_features.py", "--path_wavs", long_file, "--path_vads", tmp_path / "vads",
+                       "--output_dir", tmp_path / "mfcc", "--frontend", "mfcc", "--precision", "fp16")
+    assert_user_error(kaldi, "--precision fp16 applies to wav2vec2")
+    assert not (tmp_path / "mfcc").exists()

@@ -17,6 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
 
 from sse import cli  # noqa: E402
+from sse.defaults import PRECISIONS  # noqa: E402
 from sse.errors import UserError  # noqa: E402
 from sse.formats import read_vads_of  # noqa: E402
 from sse.sharding import requested_shards  # noqa: E402
@@ -33,6 +34,9 @@ def build_parser() -> cli.Parser:
     cli.add_shard_arguments(parser, "only this shard (default: all, in turn)",
                             "number of shards the list is split into")
     cli.add_device_argument(parser)
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                        help="run the front-end under autocast in fp16 or bf16 (frames are stored in float16 "
+                             "either way; recorded in the store's frontend.json)")
     parser.add_argument("--num_workers", type=cli.integer(0), default=2, aliases=["--jobs"],
                         help="audio-reading processes (0: read in the main process)")
     return parser
@@ -42,6 +46,8 @@ def main(argv=None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
     cli.check_shards(parser, args)
+    if args.precision != "fp32" and args.frontend != "wav2vec2":
+        parser.error(f"--precision {args.precision} applies to wav2vec2; {args.frontend} features are computed in fp32")
     cli.setup_logging(args)
     from sse.device import resolve_device  # noqa: PLC0415
     from sse.features import (  # noqa: PLC0415
@@ -59,7 +65,7 @@ def main(argv=None) -> None:
     device = resolve_device(args.device)
     vads = read_vads_of(args.path_vads)
     check_requested_store(args.output, args.frontend, args.nshards, args.path_ssl, args.layer, args.cmvn,
-                          vads=vads)
+                          vads=vads, precision=args.precision)
     shards = requested_shards(args.shard, args.nshards)
     todo = [s for s in shards if shard_problem(args.output, s, args.nshards) is not None]
     if not todo:
@@ -69,6 +75,7 @@ def main(argv=None) -> None:
     # in a later shard must not leave earlier shards made from a list the user then corrects.
     check_vads_against_audio(args.path_wavs, [vad for vad in vads if vad.duration >= MIN_VAD])
     frontend = build_frontend(args.frontend, args.path_ssl, args.layer, device, args.cmvn)
+    frontend.precision = args.precision
     for shard in todo:
         extract_shard(frontend, args.path_wavs, vads, args.output, shard, args.nshards, args.num_workers)
 
