@@ -38,7 +38,6 @@ def resolve_device(name: str | None) -> torch.device:
 
 
 if __name__ == "__main__":  # the recipes check SSE_DEVICE with: python -m sse.device NAME
-
     try:
         print(resolve_device(sys.argv[1] if len(sys.argv) > 1 else None).type)
     except UserError as error:

@@ -94,7 +94,6 @@ def main(argv=None) -> None:
 
     description = None
     if args.embeddings is not None:
-
         database, segments, description = read_dump(args.embeddings)
     else:
         segments = read_segments(args.path_segments)
