@@ -11,8 +11,12 @@ holds no phone midpoint (silence, or a sliver of a phone) has no label.
 
 ARPAbet stress digits are dropped by default (``AH1`` -> ``AH``), since the benchmark asks for
 the same phones, not the same prosody; ``keep_stress=True`` keeps them. Intervals labelled as
-non-speech (:data:`sse.prep.textgrid.SILENCE_LABELS`: ``sil``, ``sp``, ``spn``...) are never phones,
+non-speech (:data:`sse.prep.alignments.SILENCE_LABELS`: ``sil``, ``sp``, ``spn``...) are never phones,
 even when an alignment file lists them.
+
+Alignments come from the toolkit's alignment file or from a folder of MFA TextGrids
+(:func:`load_alignments` reads either); benchmarks of such spans are built by
+:mod:`sse.prep.benchmark`.
 """
 from __future__ import annotations
 
