@@ -8,5 +8,5 @@
 * :mod:`~sse.prep.benchmark`: a labelled benchmark segment list from an aligned corpus;
 * :mod:`~sse.prep.word_corpus`: isolated word recordings -> sessions, token labels, a benchmark.
 
-None of these modules loads torch.
+Importing them loads no torch (the Silero and pyannote detectors load it when they run).
 """
