@@ -6,7 +6,7 @@
 # From the corpus and its VAD list: segments, MFCC features, stage 1 (augmentation), two k-NN
 # iterations, the weakly supervised model; then the exact MAP of the mean-pooled frames and of
 # every model on the held-out benchmark (sse_benchmark/demo-ngrams-subset), as a table and a
-# bar chart. Takes about 15 minutes on 2 CPU cores. Rerunning skips finished stages; delete
+# bar chart. Takes about 10 minutes on 2 CPU cores. Rerunning skips finished stages; delete
 # demo_run/ to start over. The small setting is described in utils/small_run.sh.
 set -euo pipefail
 case " $* " in *" --help "*|*" -h "*) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0 ;; esac
