@@ -23,10 +23,9 @@ import torch
 from .audio import SAMPLE_RATE, audio_info, resample
 from .checkpoint import resolve_checkpoint
 from .defaults import BATCH_SIZE
-from .embed import embed_frames, frames_from_store, frames_on_the_fly
+from .embed import embed_frames, segment_frames
 from .errors import UserError
 from .evaluate import load_embedder
-from .features import FeatureStore
 from .formats import NO_SPEAKER, Segment, read_segments
 from .frontend import default_device
 
@@ -62,12 +61,7 @@ class Embedder:
         segments = list(segments)
         if not segments:
             return np.zeros((0, self.dim), dtype=np.float32)
-        if features:
-            store = FeatureStore(features)
-            store.require_frontend(self.frontend.describe(), f"front-end {self.frontend.name}")
-            items = frames_from_store(store, segments)
-        else:
-            items = frames_on_the_fly(self.frontend, corpus_root, segments, progress=progress)
+        items = segment_frames(segments, self.frontend, corpus_root, features, progress)
         return embed_frames(self.encoder, items, len(segments), self.batch_size, self.device, progress=progress)
 
     def embed_files(self, spans: Iterable[tuple[str | os.PathLike, float | None, float | None]]) -> np.ndarray:

@@ -48,6 +48,18 @@ def frames_on_the_fly(frontend: Frontend, corpus_root: str | os.PathLike, segmen
             yield index, vad_frames[first:last]
 
 
+def segment_frames(segments: Sequence[Segment], frontend: Frontend, corpus_root: str | os.PathLike,
+                   features: str | os.PathLike | None = None,
+                   progress: bool = True) -> Iterator[tuple[int, np.ndarray]]:
+    """(index, frames) of every segment: from the feature store ``features`` if given (it must
+    hold ``frontend``'s features), else computed per VAD by :func:`frames_on_the_fly`."""
+    if features:
+        store = FeatureStore(features)
+        store.require_frontend(frontend.describe(), f"front-end {frontend.name}")
+        return frames_from_store(store, segments)
+    return frames_on_the_fly(frontend, corpus_root, segments, progress)
+
+
 def pad_frames(frames: Sequence[np.ndarray], device=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Zero-pad a list of (time, dim) arrays into (batch, max time, dim) float32 + lengths."""
     lengths = torch.tensor([len(f) for f in frames], dtype=torch.long)

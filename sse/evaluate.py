@@ -10,9 +10,8 @@ import numpy as np
 import torch
 
 from .checkpoint import load_encoder
-from .embed import embed_frames, frames_from_store, frames_on_the_fly
+from .embed import embed_frames, segment_frames
 from .errors import UserError
-from .features import FeatureStore
 from .formats import Segment
 from .frontend import Frontend, build_frontend, frontend_from_description
 from .metrics import MapResult, mean_average_precision
@@ -42,17 +41,6 @@ def load_embedder(path_sse: str | os.PathLike | None, device, frontend: str | No
         raise UserError(f"front-end {built.name} gives {built.dim}-dim frames but the model "
                         f"{loaded.path} expects {expected}")
     return loaded.encoder, built
-
-
-def segment_frames(segments: Sequence[Segment], frontend: Frontend, corpus_root: str | os.PathLike,
-                   features: str | os.PathLike | None = None):
-    """(index, frames) of every segment: from a feature store if given (it must hold this
-    front-end's features), else computed per VAD."""
-    if features:
-        store = FeatureStore(features)
-        store.require_frontend(frontend.describe(), f"front-end {frontend.name}")
-        return frames_from_store(store, segments)
-    return frames_on_the_fly(frontend, corpus_root, segments)
 
 
 def embed_segments(embedder: torch.nn.Module, frontend: Frontend, segments: Sequence[Segment],

@@ -321,25 +321,38 @@ def _frames_by_vad(frontend: Frontend, loader, group: int) -> Iterator:
         yield from flush()
 
 
-def shard_problem(directory: str | os.PathLike, shard: int, nshards: int) -> str | None:
-    """What is wrong with a finished shard's files (cut short, unreadable), or None if nothing."""
-    directory = Path(directory)
+class _DamagedShard(Exception):
+    """A finished shard's files are cut short or unreadable (the message says how)."""
+
+
+def _read_shard(directory: Path, shard: int, nshards: int) -> tuple[np.ndarray, list]:
+    """A finished shard's frames (memory-mapped) and index entries, checked against each other;
+    :class:`_DamagedShard` if they are missing, damaged or disagree."""
     name = shard_name(shard, nshards)
     try:
         frames = np.load(directory / f"{name}.npy", mmap_mode="r")
     except FileNotFoundError:
-        return f"{name}.npy is missing"
+        raise _DamagedShard(f"{name}.npy is missing") from None
     except (ValueError, OSError, EOFError) as error:
-        return f"{name}.npy is damaged ({str(error).splitlines()[0][:120]})"
+        raise _DamagedShard(f"{name}.npy is damaged ({str(error).splitlines()[0][:120]})") from None
     if frames.ndim != 2 or frames.dtype != np.float16:
-        return f"{name}.npy is not a float16 frame matrix"
+        raise _DamagedShard(f"{name}.npy is not a float16 frame matrix")
     try:
         entries = _parse_index(directory / f"{name}.index")
     except (FormatError, OSError) as error:
-        return str(error)
+        raise _DamagedShard(str(error)) from None
     end = max((entry[4] + entry[5] for entry in entries), default=0)
     if end != len(frames):
-        return f"{name}.index covers {end} frames but {name}.npy holds {len(frames)}"
+        raise _DamagedShard(f"{name}.index covers {end} frames but {name}.npy holds {len(frames)}")
+    return frames, entries
+
+
+def shard_problem(directory: str | os.PathLike, shard: int, nshards: int) -> str | None:
+    """What is wrong with a finished shard's files (cut short, unreadable), or None if nothing."""
+    try:
+        _read_shard(Path(directory), shard, nshards)
+    except _DamagedShard as problem:
+        return str(problem)
     return None
 
 
@@ -389,25 +402,22 @@ class FeatureStore:
         if missing:
             raise UserError(f"{self.directory}: feature extraction is not finished: shard(s) "
                             f"{', '.join(map(str, missing[:10]))} of {nshards} missing")
-        for shard in range(nshards):
-            problem = shard_problem(self.directory, shard, nshards)
-            if problem is not None:
-                raise UserError(f"{self.directory}: {problem}; rerun utils/extract_features.py, "
-                                f"which extracts a damaged shard again")
-        self.arrays = [np.load(self.directory / f"{shard_name(s, nshards)}.npy", mmap_mode="r")
-                       for s in range(nshards)]
+        self.arrays: list[np.ndarray] = []
         self.vads: dict[str, list[StoredVad]] = {}
         self.speakers: dict[str, str] = {}
-        for shard in range(nshards):
-            self._read_index(self.directory / f"{shard_name(shard, nshards)}.index", shard)
+        for shard in range(nshards):  # each shard's files are read once: checked, then kept
+            try:
+                frames, entries = _read_shard(self.directory, shard, nshards)
+            except _DamagedShard as problem:
+                raise UserError(f"{self.directory}: {problem}; rerun utils/extract_features.py, "
+                                f"which extracts a damaged shard again") from None
+            self.arrays.append(frames)
+            for wav, speaker, start, end, offset, count in entries:
+                self.speakers[wav] = speaker
+                self.vads.setdefault(wav, []).append(StoredVad(start, end, shard, offset, count))
         for entries in self.vads.values():
             entries.sort()
         self._starts = {wav: [entry.start for entry in entries] for wav, entries in self.vads.items()}
-
-    def _read_index(self, path: Path, shard: int) -> None:
-        for wav, speaker, start, end, offset, count in _parse_index(path):
-            self.speakers[wav] = speaker
-            self.vads.setdefault(wav, []).append(StoredVad(start, end, shard, offset, count))
 
     def __len__(self) -> int:
         return sum(len(entries) for entries in self.vads.values())
