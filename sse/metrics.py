@@ -120,6 +120,8 @@ def mean_average_precision(embeddings, labels: Sequence, device: str | torch.dev
 
     average_precisions = np.empty(len(queries), dtype=np.float64)
     members = torch.as_tensor(order, device=device)
+    label_starts = torch.as_tensor(starts, device=device)
+    label_sizes = torch.as_tensor(sizes, device=device)
     for begin in range(0, len(queries), chunk):
         picked = by_count[begin:begin + chunk]
         needed = relevant_counts[picked]
@@ -133,8 +135,8 @@ def mean_average_precision(embeddings, labels: Sequence, device: str | torch.dev
         width = int(needed[-1]) + 1
         label = torch.as_tensor(label_ids[queries[picked]], device=device)
         columns = torch.arange(width, device=device)
-        size = torch.as_tensor(sizes, device=device)[label]
-        member = members[(torch.as_tensor(starts, device=device)[label][:, None] + columns).clamp(max=count - 1)]
+        size = label_sizes[label]
+        member = members[(label_starts[label][:, None] + columns).clamp(max=count - 1)]
         relevant = (columns < size[:, None]) & (member != query[:, None])
         relevant_scores = torch.where(relevant, scores.gather(1, member), -torch.inf)
         relevant_scores = relevant_scores.sort(dim=1, descending=True).values[:, :width - 1].contiguous()
