@@ -54,6 +54,13 @@ def _key(option: str) -> str:
     return "--" + option[2:].replace("-", "_")
 
 
+def _listing_aliases(options: dict, aliases: Sequence[str]) -> dict:
+    """``add_argument``'s options with the other accepted spellings appended to the help."""
+    if aliases:
+        options["help"] = f"{options.get('help', '')} [also: {', '.join(aliases)}]".lstrip()
+    return options
+
+
 class Parser(argparse.ArgumentParser):
     """The shared parent parser of the toolkit's commands (see the module docstring)."""
 
@@ -85,10 +92,7 @@ class Parser(argparse.ArgumentParser):
     def add_argument(self, *names, aliases: Sequence[str] = (), output: str | None = None, **kwargs):
         """``argparse`` plus ``aliases`` (other accepted spellings, listed in the help) and
         ``output`` ("file" or "dir": checked by :func:`check_output` once parsed)."""
-        if aliases:
-            extra = ", ".join(aliases)
-            kwargs["help"] = f"{kwargs.get('help', '')} [also: {extra}]".lstrip()
-        action = super().add_argument(*names, **kwargs)
+        action = super().add_argument(*names, **_listing_aliases(kwargs, aliases))
         self._register(action, aliases, output)
         return action
 
@@ -107,9 +111,7 @@ class Parser(argparse.ArgumentParser):
         original = group.add_argument
 
         def add_argument(*names, aliases: Sequence[str] = (), output: str | None = None, **options):
-            if aliases:
-                options["help"] = f"{options.get('help', '')} [also: {', '.join(aliases)}]".lstrip()
-            action = original(*names, **options)
+            action = original(*names, **_listing_aliases(options, aliases))
             parser._register(action, aliases, output)
             return action
 

@@ -30,7 +30,6 @@ from sse.errors import UserError  # noqa: E402
 from sse.formats import write_vad_list  # noqa: E402
 from sse.prep.speakers import DEFAULT_SPEAKER_REGEX, SPEAKER_SOURCES  # noqa: E402
 from sse.prep.vad import BACKENDS, VadSettings, list_corpus, vad_corpus  # noqa: E402
-from sse.sharding import check_shard_arguments  # noqa: E402
 
 
 def build_parser() -> cli.Parser:
@@ -88,7 +87,6 @@ def main(argv=None) -> None:
     settings = VadSettings(backend=args.backend, threshold=args.threshold, min_speech=args.min_speech,
                            min_silence=args.min_silence, speech_pad=args.speech_pad,
                            max_speech=args.max_speech, pyannote_model=args.pyannote_model)
-    check_shard_arguments(args.shard, args.nshards)
     # Every shard in turn, into one list, is the whole corpus (sse/sharding.py).
     shard, nshards = (0, 1) if args.shard is None else (args.shard, args.nshards)
     wavs, speakers = list_corpus(args.path_wavs, args.speaker_regex, shard, nshards, args.speakers)

@@ -36,7 +36,7 @@ from ..audio import (
 from ..errors import UserError
 from ..formats import Vad
 from ..progress import tqdm
-from ..sharding import shard_slice  # noqa: F401  (the toolkit's one rule; tests import it from here)
+from ..sharding import shard_slice
 from .speakers import DEFAULT_SPEAKER_REGEX, compile_speaker_regex, speakers_by
 
 logger = logging.getLogger(__name__)

@@ -23,9 +23,9 @@ from sse.prep.vad import (
     clean_regions,
     detect_file,
     list_corpus,
-    shard_slice,
     vad_corpus,
 )
+from sse.sharding import shard_slice
 from tests.helpers import REPO
 
 SCRIPT = REPO / "utils" / "vad.py"

@@ -229,8 +229,7 @@ def test_damaged_mining_work_files_are_redone_and_changed_settings_refused(store
 # --------------------------------------------------------------------------- class 8
 
 def test_one_sharding_rule_everywhere(store, word_corpus, tmp_path):
-    from sse.prep.vad import shard_slice
-    from sse.sharding import requested_shards, shard_bounds
+    from sse.sharding import requested_shards, shard_bounds, shard_slice
 
     assert [shard_bounds(3, shard, 2) for shard in range(2)] == [(0, 1), (1, 3)]
     assert [list(range(3)[shard_slice(3, shard, 2)]) for shard in range(2)] == [[0], [1, 2]]
