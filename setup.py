@@ -6,7 +6,13 @@ with ``--no-build-isolation --no-deps`` after torch; ``install.sh`` does that. F
 listed either, because ``faiss-cpu`` and ``faiss-gpu`` provide the same module and a GPU user
 must not be handed the CPU build; ``install.sh`` installs ``faiss-cpu`` unless one is present.
 """
+import runpy
+from pathlib import Path
+
 from setuptools import find_packages, setup
+
+# The sse-* commands and the scripts they run: one table, in sse/commands.py (no imports of sse).
+COMMANDS = runpy.run_path(str(Path(__file__).resolve().parent / "sse" / "commands.py"))["COMMANDS"]
 
 setup(
     name="sse",
@@ -18,21 +24,7 @@ setup(
     # utils/ ships as sse_utils: the sse-* commands run its scripts (sse/commands.py).
     packages=find_packages(include=["sse", "sse.*"]) + ["sse_utils"],
     package_dir={"sse_utils": "utils"},
-    entry_points={"console_scripts": [
-        "sse-vad=sse.commands:vad",
-        "sse-segments=sse.commands:segments",
-        "sse-extract=sse.commands:extract",
-        "sse-transcribe=sse.commands:transcribe",
-        "sse-benchmark=sse.commands:benchmark",
-        "sse-mine=sse.commands:mine",
-        "sse-map-dump=sse.commands:map_dump",
-        "sse-table=sse.commands:table",
-        "sse-search=sse.commands:search",
-        "sse-export=sse.commands:export",
-        "sse-plot-training=sse.commands:plot_training",
-        "sse-word-corpus=sse.commands:word_corpus",
-        "sse-pair-quality=sse.commands:pair_quality",
-    ]},
+    entry_points={"console_scripts": [f"{command}=sse.commands:main" for command in COMMANDS]},
     python_requires=">=3.9",
     install_requires=[
         "torch>=2.1",

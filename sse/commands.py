@@ -1,12 +1,15 @@
 """The installed commands (``sse-vad``, ``sse-map-dump`` ...): each runs one script of ``utils/``.
 
-``pip install`` ships ``utils/`` as the package ``sse_utils`` and ``setup.py`` points every
-console entry point here, so ``sse-map-dump ARGS`` and ``python utils/map_dump.py ARGS`` run the
-very same code, flags and messages (only the program name in ``--help`` differs).
+``pip install`` ships ``utils/`` as the package ``sse_utils``, and ``setup.py`` makes every name
+of :data:`COMMANDS` a console entry point of :func:`main`, so ``sse-map-dump ARGS`` and
+``python utils/map_dump.py ARGS`` run the very same code, flags and messages (only the program
+name in ``--help`` differs). This module imports nothing of ``sse``: ``setup.py`` reads it.
 """
 from __future__ import annotations
 
+import os
 import runpy
+import sys
 
 #: command -> script of utils/ (without .py)
 COMMANDS = {
@@ -26,21 +29,12 @@ COMMANDS = {
 }
 
 
-def _run(script: str) -> None:
-    # sys.argv is left as the console script set it, so argparse names the command (sse-...).
-    runpy.run_module(f"sse_utils.{script}", run_name="__main__")
+def main() -> None:
+    """The entry point of every sse-* command: runs the script of ``utils/`` its name maps to.
 
-
-def vad() -> None: _run("vad")  # noqa: E704
-def segments() -> None: _run("make_segments")  # noqa: E704
-def extract() -> None: _run("extract_features")  # noqa: E704
-def transcribe() -> None: _run("transcribe_timestamps")  # noqa: E704
-def benchmark() -> None: _run("make_benchmark")  # noqa: E704
-def mine() -> None: _run("mine_pairs")  # noqa: E704
-def map_dump() -> None: _run("map_dump")  # noqa: E704
-def table() -> None: _run("map_table")  # noqa: E704
-def search() -> None: _run("search")  # noqa: E704
-def export() -> None: _run("export_model")  # noqa: E704
-def plot_training() -> None: _run("plot_training")  # noqa: E704
-def word_corpus() -> None: _run("make_word_corpus")  # noqa: E704
-def pair_quality() -> None: _run("pair_quality")  # noqa: E704
+    ``sys.argv`` is left as the console script set it, so argparse names the command (sse-...).
+    """
+    name = os.path.splitext(os.path.basename(sys.argv[0]))[0]  # sse-vad, or sse-vad.exe on Windows
+    if name not in COMMANDS:
+        sys.exit(f"error: {name} is not one of the sse commands ({', '.join(COMMANDS)})")
+    runpy.run_module(f"sse_utils.{COMMANDS[name]}", run_name="__main__")

@@ -258,17 +258,18 @@ def test_recipes_answer_help_without_doing_work(tmp_path, recipe):
 
 
 def test_console_entry_points_name_existing_scripts():
-    """setup.py's sse-* commands call sse.commands, which runs utils/<script>.py (shipped as sse_utils)."""
-    import re
+    """The installed sse-* commands call sse.commands, which runs utils/<script>.py (shipped as sse_utils)."""
+    import importlib.metadata
 
     from sse import commands
 
-    setup = (REPO / "setup.py").read_text()
-    entries = dict(re.findall(r'"(sse-[a-z-]+)=sse\.commands:([a-z_]+)"', setup))
+    entries = {point.name: point.value for point in importlib.metadata.distribution("sse").entry_points
+               if point.group == "console_scripts"}
     assert set(entries) == set(commands.COMMANDS) and len(entries) >= 10
     for command, function in entries.items():
-        assert callable(getattr(commands, function)), command
+        assert function == "sse.commands:main" and callable(commands.main), command
         assert (REPO / "utils" / f"{commands.COMMANDS[command]}.py").is_file(), command
+    setup = (REPO / "setup.py").read_text()
     assert 'package_dir={"sse_utils": "utils"}' in setup and (REPO / "utils" / "__init__.py").is_file()
 
 
@@ -282,12 +283,13 @@ def test_a_command_runs_its_script(tmp_path, monkeypatch, capsys):
     package.__path__ = [str(REPO / "utils")]
     monkeypatch.setitem(sys.modules, "sse_utils", package)
     (tmp_path / "vads").write_text("a.wav s 0 0.5\n")
-    monkeypatch.setattr(sys, "argv", ["sse-segments", str(tmp_path / "vads"), str(tmp_path / "out"), "--quiet"])
-    commands.segments()
+    monkeypatch.setattr(sys, "argv", ["/usr/bin/sse-segments", str(tmp_path / "vads"), str(tmp_path / "out"),
+                                      "--quiet"])
+    commands.main()
     assert (tmp_path / "out").read_text().splitlines()[0] == "a.wav s 0 0.5 0 0.16"
     monkeypatch.setattr(sys, "argv", ["sse-segments"])
     with pytest.raises(SystemExit) as exit:
-        commands.segments()
+        commands.main()
     assert exit.value.code == 2 and "see sse-segments --help" in capsys.readouterr().err
 
 
