@@ -118,9 +118,8 @@ def vad_list_fingerprint(vads: Iterable[Vad]) -> str:
 def store_description(frontend: Frontend, nshards: int, vads: Iterable[Vad] | None = None) -> dict:
     description = {"version": STORE_VERSION, "frontend": frontend.describe(), "nshards": nshards,
                    "context": CONTEXT, "piece": PIECE, "min_vad": MIN_VAD, "dtype": "float16"}
-    precision = getattr(frontend, "precision", "fp32")
-    if precision != "fp32":  # recorded only when not the default, so fp32 stores read as before
-        description["precision"] = precision
+    if frontend.precision != "fp32":  # recorded only when not the default, so fp32 stores read as before
+        description["precision"] = frontend.precision
     if vads is not None:
         description["vads"] = vad_list_fingerprint(vads)
     return description
@@ -297,7 +296,7 @@ def extract_shard(frontend: Frontend, corpus_root: str | os.PathLike, vads: list
 def vad_group(frontend: Frontend) -> int:
     """VADs encoded together: many on a GPU, where equal-length pieces then share a forward
     pass; one on a CPU, where batching gains little and results stay bit-identical."""
-    return 64 if str(getattr(frontend, "device", "cpu")).startswith("cuda") else 1
+    return 64 if torch.device(frontend.device).type == "cuda" else 1
 
 
 def _frames_by_vad(frontend: Frontend, loader, group: int) -> Iterator:

@@ -63,6 +63,7 @@ class Frontend:
     frame_rate: int = FRAME_RATE
     cmvn: str = "none"
     device: torch.device = torch.device("cpu")
+    precision: str = "fp32"  # wav2vec2 may run under fp16/bf16 autocast (sse/precision.py); frames stay fp32
 
     def describe(self) -> dict:
         """What a checkpoint records to rebuild this front-end."""
@@ -226,7 +227,6 @@ class Wav2Vec2Frontend(Frontend):
         self.model.to(self.device)
         return self
 
-    precision = "fp32"  # or fp16 / bf16: run under autocast (sse/precision.py), frames stay fp32
     max_batch_samples = 16000 * 240  # audio per forward pass of equal-length waveforms (4 minutes)
 
     @torch.no_grad()

@@ -8,7 +8,7 @@ import torch
 from sse.errors import UserError
 from sse.features import FeatureStore, compute_vad_frames, extract_shard, frame_span, vad_pieces
 from sse.formats import Vad
-from sse.frontend import build_frontend
+from sse.frontend import Frontend, build_frontend
 from tests.helpers import assert_user_error, run_script
 
 
@@ -84,7 +84,7 @@ def test_finished_shards_are_skipped_and_interrupted_ones_leave_nothing(long_fil
     assert not extract_shard(mfcc, long_file, vads, tmp_path, 0, 2, num_workers=0, progress=False)
     assert index.stat().st_mtime_ns == stamp
 
-    class Failing:
+    class Failing(Frontend):  # a front-end whose second batch is interrupted
         name, dim, frame_rate, calls = "mfcc", 78, 50, 0
 
         def describe(self):
