@@ -39,6 +39,19 @@ def run_quiet(script: str, *args) -> subprocess.CompletedProcess:
     return run_script(script, *args, env=NO_PROGRESS, timeout=120)
 
 
+def recipe_env(lists: Path, exp: Path, **settings: str) -> dict:
+    """The environment of a recipe run on the small lists in ``lists`` (vads, segments): MFCC on
+    the CPU, no data-loading workers, outputs under ``exp``; ``settings`` (SSE_*=...) on top."""
+    return {**os.environ, "SSE_FRONTEND": "mfcc", "SSE_DEVICE": "cpu", "SSE_EXP": str(exp), "SSE_NUM_WORKERS": "0",
+            "SSE_VADS": str(lists / "vads"), "SSE_SEGMENTS": str(lists / "segments"), **settings}
+
+
+def dominant_frequency(samples: np.ndarray, rate: int = 16000) -> float:
+    """The frequency (Hz) of the strongest peak of a Hann-windowed spectrum."""
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    return float(np.fft.rfftfreq(len(samples), 1 / rate)[spectrum.argmax()])
+
+
 def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
     """Exit status 2, one line on stderr naming the problem, no traceback."""
     assert result.returncode == 2, result.stderr

@@ -6,11 +6,6 @@ from sse.audio import SAMPLE_RATE, audio_info, find_audio_files, read_audio
 from sse.errors import UserError
 
 
-def dominant_frequency(samples, rate=SAMPLE_RATE):
-    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
-    return np.fft.rfftfreq(len(samples), 1 / rate)[spectrum.argmax()]
-
-
 @pytest.mark.parametrize("rate", [8000, 16000, 22050, 44100])
 def test_reads_any_rate_as_16k_mono(tmp_path, rate):
     t = np.arange(2 * rate) / rate

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from sse.augment import Effects, augment, time_stretch
+from tests.helpers import dominant_frequency
 
 RATE = 16000
 
@@ -9,11 +10,6 @@ RATE = 16000
 def harmonic_tone(seconds=2.0, f0=220.0):
     t = np.arange(int(seconds * RATE)) / RATE
     return (0.3 * np.sin(2 * np.pi * f0 * t) + 0.15 * np.sin(2 * np.pi * 2 * f0 * t)).astype(np.float32)
-
-
-def dominant_frequency(samples):
-    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
-    return np.fft.rfftfreq(len(samples), 1 / RATE)[spectrum.argmax()]
 
 
 @pytest.mark.parametrize("factor", [0.5, 0.8, 1.3, 1.8])

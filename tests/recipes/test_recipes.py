@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from sse.formats import read_pair_list, read_segment_list, read_vad_list, write_segment_list, write_vad_list
-from tests.helpers import REPO, run_script
+from tests.helpers import REPO, recipe_env, run_script
 
 pytestmark = pytest.mark.slow  # the recipes train with fairseq-train end to end
 
@@ -37,13 +37,11 @@ def slice_lists(tmp_path_factory):
     return folder
 
 
-def recipe_env(lists: Path, exp: Path, **overrides) -> dict:
-    env = dict(os.environ, SSE_FRONTEND="mfcc", SSE_DEVICE="cpu", SSE_EXP=str(exp), SSE_NUM_WORKERS="0",
-               SSE_VADS=str(lists / "vads"), SSE_SEGMENTS=str(lists / "segments"), SSE_NGRAMS=str(lists / "ngrams"),
-               SSE_BENCHMARK=str(lists / "benchmark"), SSE_MAX_EPOCH="3", SSE_EPOCH_UPDATES="4",
-               SSE_PAIRS_PER_BATCH="16", SSE_MAX_BATCH_DURATION="6", SSE_LOG_INTERVAL="1")
-    env.update(overrides)
-    return env
+def slice_env(lists: Path, exp: Path, **overrides) -> dict:
+    """A recipe run on the demo slice: labels and benchmark too, a few short epochs."""
+    return recipe_env(lists, exp, **{"SSE_NGRAMS": str(lists / "ngrams"), "SSE_BENCHMARK": str(lists / "benchmark"),
+                                     "SSE_MAX_EPOCH": "3", "SSE_EPOCH_UPDATES": "4", "SSE_PAIRS_PER_BATCH": "16",
+                                     "SSE_MAX_BATCH_DURATION": "6", "SSE_LOG_INTERVAL": "1", **overrides})
 
 
 def run_recipe(script: str, *args, env: dict) -> subprocess.CompletedProcess:
@@ -64,7 +62,7 @@ def benchmark_map(lists: Path, model: Path) -> float:
 
 
 def test_the_three_scripts_train_mine_and_score(slice_lists, tmp_path):
-    env = recipe_env(slice_lists, tmp_path)
+    env = slice_env(slice_lists, tmp_path)
     run_recipe("launch_init.sh", LS, env=env)
     init = tmp_path / "init"
     assert (init / "checkpoint_best.pt").is_file() and (init / "training_done").is_file()
@@ -99,7 +97,7 @@ def test_the_three_scripts_train_mine_and_score(slice_lists, tmp_path):
 
 
 def test_an_interrupted_run_resumes_from_its_last_checkpoint(slice_lists, tmp_path):
-    env = recipe_env(slice_lists, tmp_path, SSE_MAX_EPOCH="3", SSE_EPOCH_UPDATES="6")
+    env = slice_env(slice_lists, tmp_path, SSE_MAX_EPOCH="3", SSE_EPOCH_UPDATES="6")
     process = subprocess.Popen(["bash", str(REPO / "launch_gold.sh"), str(LS)], env=env, cwd=REPO,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     last = tmp_path / "gold" / "checkpoint_last.pt"
@@ -121,7 +119,7 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint(slice_lists, tmp_pa
 
 
 def test_gold_training_loss_really_falls(slice_lists, tmp_path):
-    env = recipe_env(slice_lists, tmp_path, SSE_MAX_EPOCH="1", SSE_EPOCH_UPDATES="40", SSE_BENCHMARK="")
+    env = slice_env(slice_lists, tmp_path, SSE_MAX_EPOCH="1", SSE_EPOCH_UPDATES="40", SSE_BENCHMARK="")
     run_recipe("launch_gold.sh", LS, env=env)
     log = (tmp_path / "gold" / "train.log").read_text()
     losses = [float(x) for x in re.findall(r"train_inner \| .*?loss=([\d.]+)", log)]
@@ -132,7 +130,7 @@ def test_gold_training_loss_really_falls(slice_lists, tmp_path):
 
 def test_a_failed_training_is_reported_and_not_marked_done(slice_lists, tmp_path):
     gold = tmp_path / "gold"
-    env = recipe_env(slice_lists, tmp_path, SSE_EXTRA_ARGS="--no-such-flag", SSE_BENCHMARK="")
+    env = slice_env(slice_lists, tmp_path, SSE_EXTRA_ARGS="--no-such-flag", SSE_BENCHMARK="")
     result = subprocess.run(["bash", str(REPO / "launch_gold.sh"), str(LS)], env=env, cwd=REPO,
                             capture_output=True, text=True)
     assert result.returncode == 2

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import runpy
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from sse.errors import UserError
 from sse.features import FeatureStore, shard_name
 from sse.formats import read_segment_list, read_vad_list, write_segment_list, write_vad_list
 from sse.model import SSEEncoder
-from tests.helpers import REPO
+from tests.helpers import REPO, recipe_env
 
 BOM = "\ufeff"
 MFCC = {"name": "mfcc", "dim": 78, "frame_rate": 50, "cmvn": "utterance"}  # what extract_features.py stores
@@ -365,12 +364,10 @@ def recipe_lists(tmp_path_factory):
     return folder
 
 
-def recipe_env(lists, exp, **overrides):
-    env = dict(os.environ, SSE_FRONTEND="mfcc", SSE_DEVICE="cpu", SSE_EXP=str(exp), SSE_NUM_WORKERS="0",
-               SSE_VADS=str(lists / "vads"), SSE_SEGMENTS=str(lists / "segments"), SSE_BENCHMARK="",
-               SSE_MAX_EPOCH="1", SSE_EPOCH_UPDATES="1", SSE_PAIRS_PER_BATCH="4")
-    env.update(overrides)
-    return env
+def tiny_env(lists, exp, **overrides):
+    """A recipe run of one update of 4 pairs, validated by held-out loss."""
+    return recipe_env(lists, exp, **{"SSE_BENCHMARK": "", "SSE_MAX_EPOCH": "1", "SSE_EPOCH_UPDATES": "1",
+                                     "SSE_PAIRS_PER_BATCH": "4", **overrides})
 
 
 def assert_recipe_error(result, *fragments):
@@ -389,7 +386,7 @@ def test_user_errors_inside_fairseq_train_reach_the_terminal(recipe_lists, tmp_p
     mine = [s for s in segments if (s.wav, s.vad_start) in vads]
     # Every label made unique: no label occurs twice, so there is no positive pair to draw.
     write_segment_list(tmp_path / "unique", [s._replace(transcription=f"L{i}") for i, s in enumerate(mine)])
-    result = recipe("launch_gold.sh", LS, env=recipe_env(recipe_lists, tmp_path, SSE_NGRAMS=str(tmp_path / "unique")))
+    result = recipe("launch_gold.sh", LS, env=tiny_env(recipe_lists, tmp_path, SSE_NGRAMS=str(tmp_path / "unique")))
     assert_recipe_error(result)
     assert "fairseq-train failed" not in result.stderr  # the reason itself, not a pointer to the log
     assert not (tmp_path / "gold" / "training_done").exists()
@@ -397,7 +394,7 @@ def test_user_errors_inside_fairseq_train_reach_the_terminal(recipe_lists, tmp_p
     lines = (tmp_path / "unique").read_text().splitlines()
     lines[2] = lines[2].rsplit(" ", 1)[0] + " 0.5 extra"
     (tmp_path / "bad").write_text("\n".join(lines) + "\n")
-    result = recipe("launch_gold.sh", LS, env=recipe_env(recipe_lists, tmp_path, SSE_NGRAMS=str(tmp_path / "bad")))
+    result = recipe("launch_gold.sh", LS, env=tiny_env(recipe_lists, tmp_path, SSE_NGRAMS=str(tmp_path / "bad")))
     assert_recipe_error(result, f"{tmp_path / 'bad'}:3:")
 
 
@@ -422,20 +419,20 @@ def test_user_errors_from_data_loader_workers_are_recognised():
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a torch without CUDA")
 @pytest.mark.slow
 def test_recipes_check_the_device_and_refuse_one_sse_out_for_every_stage(recipe_lists, tmp_path):
-    assert_recipe_error(recipe("launch_init.sh", LS, env=recipe_env(recipe_lists, tmp_path, SSE_DEVICE="cuda")),
+    assert_recipe_error(recipe("launch_init.sh", LS, env=tiny_env(recipe_lists, tmp_path, SSE_DEVICE="cuda")),
                         "cannot use CUDA")
     shared = tmp_path / "shared"
     shared.mkdir()
     (shared / "stamp.json").write_text(json.dumps({"stage": "init", "inputs": {}, "settings": {}}))
     (shared / "checkpoint_best.pt").write_bytes(b"stage 1's model")
     result = recipe("iteration.sh", LS, shared / "checkpoint_best.pt",
-                    env=recipe_env(recipe_lists, tmp_path, SSE_OUT=str(shared)))
+                    env=tiny_env(recipe_lists, tmp_path, SSE_OUT=str(shared)))
     assert_recipe_error(result, "SSE_OUT", "another stage")
 
 
 @pytest.mark.slow
 def test_a_recipe_refuses_an_output_made_from_another_list(recipe_lists, tmp_path):
-    env = recipe_env(recipe_lists, tmp_path, SSE_SEGMENTS=str(tmp_path / "segments"), SSE_MAX_SEGMENTS="300",
+    env = tiny_env(recipe_lists, tmp_path, SSE_SEGMENTS=str(tmp_path / "segments"), SSE_MAX_SEGMENTS="300",
                      SSE_NGRAMS=str(REPO / "training_data" / "demo-ngrams"))
     # The gold stage's folder holds results made from other labels.
     gold = tmp_path / "gold"
