@@ -299,7 +299,7 @@ def add_frontend_arguments(parser: Parser, default: str | None = "wav2vec2") -> 
                             "or the one a checkpoint recorded)")
     group.add_argument("--cmvn", choices=CMVN_MODES, default=None,
                        help="per-VAD mean/variance normalisation of the frames (default: utterance for "
-                            "mfcc/fbank, none for wav2vec2, or what the checkpoint recorded)")
+                            "mfcc/fbank, none for wav2vec2 and for mean pooling, or what the checkpoint recorded)")
 
 
 def add_device_argument(parser: Parser) -> None:

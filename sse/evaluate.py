@@ -14,7 +14,7 @@ from .embed import embed_frames, segment_frames
 from .errors import UserError
 from .formats import Segment
 from .frontend import Frontend, build_frontend, frontend_from_description
-from .metrics import MapResult, mean_average_precision
+from .metrics import MapResult, SpeakerReport, mean_average_precision, speaker_report
 from .model import MeanPooling
 
 logger = logging.getLogger(__name__)
@@ -25,9 +25,14 @@ def load_embedder(path_sse: str | os.PathLike | None, device, frontend: str | No
                   cmvn: str | None = None) -> tuple[torch.nn.Module, Frontend]:
     """A trained encoder and the front-end it needs, or (``path_sse`` None) mean pooling over
     ``frontend`` frames. An explicit ``frontend`` (or ``cmvn``) overrides the one a checkpoint
-    recorded, but must give frames of the dimension the model was trained on."""
+    recorded, but must give frames of the dimension the model was trained on.
+
+    Mean pooling uses unnormalised frames unless ``cmvn`` asks otherwise: frames normalised over
+    their VAD average to zero over a segment that is the whole VAD (an isolated word), so the
+    baseline would score chance there (see :func:`warn_if_pooling_normalised_vads`).
+    """
     if path_sse is None:
-        built = build_frontend(frontend or "wav2vec2", path_ssl, layer, device, cmvn)
+        built = build_frontend(frontend or "wav2vec2", path_ssl, layer, device, cmvn or "none")
         return MeanPooling(built.dim).to(device), built
     loaded = load_encoder(path_sse, device)
     logger.info("loaded %s (front-end %s)", loaded.path, loaded.frontend)
@@ -43,6 +48,15 @@ def load_embedder(path_sse: str | os.PathLike | None, device, frontend: str | No
     return loaded.encoder, built
 
 
+def warn_if_pooling_normalised_vads(frontend: Frontend, segments: Sequence[Segment]) -> None:
+    """Warn when mean pooling frames normalised per VAD over segments that mostly are whole VADs."""
+    whole = sum(abs(s.start - s.vad_start) < 0.02 and abs(s.end - s.vad_end) < 0.02 for s in segments)
+    if frontend.describe().get("cmvn") == "utterance" and whole > len(segments) / 2:
+        logger.warning("%d of %d segments are their whole VAD: the mean of frames normalised over the VAD "
+                       "(--cmvn utterance) is zero there, so this baseline scores about chance; "
+                       "mean pooling uses --cmvn none by default", whole, len(segments))
+
+
 def embed_segments(embedder: torch.nn.Module, frontend: Frontend, segments: Sequence[Segment],
                    corpus_root, features=None, batch_size: int = 256, device="cpu") -> np.ndarray:
     """One embedding per segment, rows in list order."""
@@ -56,3 +70,12 @@ def score(embeddings: np.ndarray, segments: Sequence[Segment], device="cpu", sou
     if result.num_queries == 0:
         raise UserError(f"{source or 'the segment list'}: no transcription occurs twice, so MAP has no query")
     return result
+
+
+def speaker_diagnostics(embeddings: np.ndarray, segments: Sequence[Segment], device="cpu") -> SpeakerReport | None:
+    """MAP across and within speakers and the same-speaker share of the nearest neighbours
+    (:class:`sse.metrics.SpeakerReport`), or None when the list names fewer than two speakers."""
+    speakers = [s.speaker for s in segments]
+    if len(set(speakers)) < 2:
+        return None
+    return speaker_report(embeddings, [s.transcription for s in segments], speakers, device)

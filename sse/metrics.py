@@ -94,9 +94,23 @@ def chunk_rows(count: int, max_relevant: int, memory_budget: int, queries: int) 
     return max(1, min(queries, memory_budget // bytes_per_query))
 
 
+SCOPES = ("all", "across", "within")
+
+
 def mean_average_precision(embeddings, labels: Sequence, device: str | torch.device | None = None,
-                           memory_budget: int = 1 << 30) -> MapResult:
-    """Exact MAP of ``embeddings`` (N, dim) with one label per row (any hashable)."""
+                           memory_budget: int = 1 << 30, speakers: Sequence | None = None,
+                           scope: str = "all") -> MapResult:
+    """Exact MAP of ``embeddings`` (N, dim) with one label per row (any hashable).
+
+    With ``speakers`` (one per row), ``scope`` restricts what each query ranks: ``"across"``
+    leaves out every segment of the query's own speaker (its relevant ones too), so only other
+    voices' tokens of the word count; ``"within"`` ranks only the query's own speaker's segments.
+    A segment is then a query when the restricted ranking holds a relevant segment.
+    """
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
+    if scope != "all" and (speakers is None or len(speakers) != len(labels)):
+        raise ValueError(f"scope {scope!r} needs one speaker per segment")
     device = torch.device(device or "cpu")
     vectors = torch.as_tensor(np.asarray(embeddings), dtype=torch.float32).to(device)
     if vectors.dim() != 2 or len(vectors) != len(labels):
@@ -109,12 +123,22 @@ def mean_average_precision(embeddings, labels: Sequence, device: str | torch.dev
     order = np.argsort(label_ids, kind="stable")
     sizes = np.bincount(label_ids)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    queries = np.flatnonzero(sizes[label_ids] >= 2)
+    speaker_ids = None
+    if scope == "all":
+        relevant_counts = sizes[label_ids] - 1
+    else:
+        _, speaker_ids = np.unique(np.asarray(speakers, dtype=object).astype(str), return_inverse=True)
+        # Relevant segments of each query's own speaker (itself included) ...
+        own = np.unique(label_ids * (speaker_ids.max() + 1) + speaker_ids, return_inverse=True, return_counts=True)
+        own_counts = own[2][own[1]]
+        relevant_counts = own_counts - 1 if scope == "within" else sizes[label_ids] - own_counts
+        speaker_ids = torch.as_tensor(speaker_ids.astype(np.int64), device=device)
+    queries = np.flatnonzero(relevant_counts >= 1)
     if len(queries) == 0:
         return MapResult(float("nan"), 0, count, len(sizes), np.zeros(0))
 
     # Chunks of queries with similar numbers of relevant segments, fewest first.
-    relevant_counts = sizes[label_ids[queries]] - 1
+    relevant_counts = relevant_counts[queries]
     by_count = np.argsort(relevant_counts, kind="stable")
     chunk = chunk_rows(count, int(relevant_counts.max()), memory_budget, len(queries))
 
@@ -129,15 +153,21 @@ def mean_average_precision(embeddings, labels: Sequence, device: str | torch.dev
         scores = vectors[query] @ vectors.T
         rows = torch.arange(len(query), device=device)
         scores[rows, query] = -torch.inf  # the query never ranks itself
+        if speaker_ids is not None:  # segments outside the scope are not ranked at all
+            same = speaker_ids[query][:, None] == speaker_ids[None, :]
+            scores.masked_fill_(same if scope == "across" else ~same, -torch.inf)
 
         # The scores of each query's relevant segments, taken from the same product (so ties
-        # compare exactly), highest first; the row's padding is -inf.
-        width = int(needed[-1]) + 1
+        # compare exactly), highest first; the row's padding is -inf (as are those out of scope).
         label = torch.as_tensor(label_ids[queries[picked]], device=device)
+        width = int(label_sizes[label].max())
         columns = torch.arange(width, device=device)
         size = label_sizes[label]
         member = members[(label_starts[label][:, None] + columns).clamp(max=count - 1)]
         relevant = (columns < size[:, None]) & (member != query[:, None])
+        if speaker_ids is not None:
+            same = speaker_ids[member] == speaker_ids[query][:, None]
+            relevant &= same if scope == "within" else ~same
         relevant_scores = torch.where(relevant, scores.gather(1, member), -torch.inf)
         relevant_scores = relevant_scores.sort(dim=1, descending=True).values[:, :width - 1].contiguous()
 
@@ -149,3 +179,55 @@ def mean_average_precision(embeddings, labels: Sequence, device: str | torch.dev
         precision = torch.where(valid, hits.double() / at_or_above.clamp(min=1).double(), 0.0)
         average_precisions[picked] = (precision.sum(1) / torch.as_tensor(needed, device=device)).cpu().numpy()
     return MapResult(float(average_precisions.mean()), len(queries), count, len(sizes), average_precisions)
+
+
+def same_speaker_neighbours(embeddings, speakers: Sequence, k: int = 10, device: str | torch.device | None = None,
+                            chunk: int = 1024) -> tuple[float, float]:
+    """(share, chance): the mean share of each segment's ``k`` nearest neighbours (cosine, itself
+    excluded) that are of its own speaker, and what random neighbours would give (the mean share
+    of the other segments that are of its speaker)."""
+    device = torch.device(device or "cpu")
+    vectors = torch.nn.functional.normalize(
+        torch.as_tensor(np.asarray(embeddings), dtype=torch.float32).to(device), dim=1)
+    _, speaker_ids = np.unique(np.asarray(speakers, dtype=object).astype(str), return_inverse=True)
+    count = len(vectors)
+    if count < 2:
+        return float("nan"), float("nan")
+    k = min(k, count - 1)
+    ids = torch.as_tensor(speaker_ids.astype(np.int64), device=device)
+    same = 0
+    for begin in range(0, count, chunk):
+        rows = torch.arange(begin, min(begin + chunk, count), device=device)
+        scores = vectors[rows] @ vectors.T
+        scores[torch.arange(len(rows), device=device), rows] = -torch.inf
+        neighbours = scores.topk(k, dim=1).indices
+        same += int((ids[neighbours] == ids[rows][:, None]).sum())
+    sizes = np.bincount(speaker_ids)
+    chance = float(((sizes[speaker_ids] - 1) / (count - 1)).mean())
+    return same / (count * k), chance
+
+
+@dataclass
+class SpeakerReport:
+    """Does a model encode the voice rather than the word? MAP across and within speakers, and
+    how many of each segment's 10 nearest neighbours share its speaker."""
+
+    map_across: float    # each query ranks only other speakers' segments
+    map_within: float    # each query ranks only its own speaker's segments
+    neighbours: float    # share of the 10 nearest neighbours of its own speaker
+    chance: float        # the same share for random neighbours
+    k: int = 10
+
+    def __str__(self) -> str:
+        return (f"MAP across speakers {self.map_across:.4f}, within speaker {self.map_within:.4f}; "
+                f"same-speaker share of the {self.k} nearest neighbours {self.neighbours:.3f} "
+                f"(random: {self.chance:.3f})")
+
+
+def speaker_report(embeddings, labels: Sequence, speakers: Sequence, device: str | torch.device | None = None,
+                   k: int = 10) -> SpeakerReport:
+    """The speaker diagnostics of :class:`SpeakerReport` for labelled embeddings."""
+    across = mean_average_precision(embeddings, labels, device, speakers=speakers, scope="across").map
+    within = mean_average_precision(embeddings, labels, device, speakers=speakers, scope="within").map
+    share, chance = same_speaker_neighbours(embeddings, speakers, k, device)
+    return SpeakerReport(across, within, share, chance, k)

@@ -3,7 +3,7 @@ import pytest
 import torch
 from sklearn.metrics import average_precision_score
 
-from sse.metrics import _count_numpy, _count_torch, mean_average_precision
+from sse.metrics import _count_numpy, _count_torch, mean_average_precision, same_speaker_neighbours, speaker_report
 from tests.helpers import sklearn_map
 
 
@@ -95,3 +95,66 @@ def test_counting_kernels_against_brute_force(count):
     expected = (scores[:, :, None] >= thresholds[:, None, :]).sum(1)
     expected[torch.arange(8)[None, :] >= torch.as_tensor(needed)[:, None]] = 0
     assert torch.equal(count(scores, thresholds, needed), expected)
+
+
+def scoped_reference(embeddings, labels, speakers, scope):
+    """MAP with each query's ranking restricted by speaker, one scikit-learn AP per query."""
+    x = torch.nn.functional.normalize(torch.as_tensor(embeddings, dtype=torch.float32), dim=1)
+    scores = (x @ x.T).double().numpy()
+    labels, speakers = np.asarray(labels), np.asarray(speakers)
+    aps = []
+    for query in range(len(labels)):
+        ranked = np.arange(len(labels)) != query
+        ranked &= (speakers != speakers[query]) if scope == "across" else (speakers == speakers[query])
+        relevant = labels[ranked] == labels[query]
+        if relevant.any():
+            aps.append(average_precision_score(relevant, scores[query][ranked]))
+    return float(np.mean(aps)), len(aps)
+
+
+@pytest.mark.parametrize("scope", ["across", "within"])
+def test_speaker_scopes_match_scikit_learn(scope):
+    rng = np.random.default_rng(11)
+    count = 360
+    labels = rng.integers(0, 30, count).astype(str)
+    voices = rng.integers(0, 4, count)
+    speakers = np.array(["ann", "bob", "cy", "dee"])[voices]
+    # A voice component, so that the scopes give different numbers.
+    embeddings = rng.normal(size=(count, 12)) + 2 * np.eye(4)[voices].repeat(3, axis=1)
+    expected, queries = scoped_reference(embeddings, labels, speakers, scope)
+    result = mean_average_precision(embeddings, labels, speakers=speakers, scope=scope, memory_budget=50_000)
+    assert result.num_queries == queries
+    assert result.map == pytest.approx(expected, abs=1e-9)
+    assert result.map != pytest.approx(mean_average_precision(embeddings, labels).map, abs=1e-3)
+
+
+def test_a_voice_encoder_is_caught_by_the_speaker_report():
+    # Embeddings that hold only the speaker: perfect within a speaker's own takes of nothing,
+    # all neighbours of the same voice, and no better than chance across speakers.
+    rng = np.random.default_rng(3)
+    speakers = np.repeat(["ann", "bob", "cy"], 40)
+    labels = np.tile(np.arange(10).astype(str), 12)
+    voice = {"ann": 0, "bob": 1, "cy": 2}
+    embeddings = np.eye(3)[[voice[s] for s in speakers]] * 10 + rng.normal(scale=0.1, size=(120, 3))
+    report = speaker_report(embeddings, labels, speakers)
+    assert report.neighbours == pytest.approx(1.0)
+    assert report.chance == pytest.approx(39 / 119)
+    assert report.map_across < 0.2 and report.map_within < 0.4
+    assert "MAP across speakers" in str(report)
+
+
+def test_same_speaker_neighbours_against_brute_force():
+    rng = np.random.default_rng(4)
+    embeddings, speakers = rng.normal(size=(200, 6)), rng.integers(0, 5, 200)
+    x = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+    scores = x @ x.T
+    np.fill_diagonal(scores, -np.inf)
+    top = np.argsort(-scores, axis=1)[:, :10]
+    expected = (speakers[top] == speakers[:, None]).mean()
+    share, _ = same_speaker_neighbours(embeddings, speakers, k=10, chunk=64)
+    assert share == pytest.approx(expected)
+
+
+def test_a_scope_needs_speakers():
+    with pytest.raises(ValueError, match="speaker"):
+        mean_average_precision(np.eye(4), ["a", "a", "b", "b"], scope="across")

@@ -8,10 +8,13 @@ embedded by a trained SSE model, or by mean-pooling its frames (``--baseline mea
     python utils/map_dump.py --path_wavs training_data/demo \\
         --path_segments sse_benchmark/demo-ngrams-subset --task=map --path_sse pretrained/demo_unsup/
     python utils/map_dump.py ... --task=dump --path_sse run/init --output emb.npy [--normalize]
-    python utils/map_dump.py ... --task=map --baseline mean --frontend mfcc
+    python utils/map_dump.py ... --task=map --baseline mean --frontend mfcc   # unnormalised frames
 
 ``--task=map`` prints, last, a line ``MAP: 0.xxxx (...)``: the exact MAP of ``sse/metrics.py``
 (every labelled segment with a same-label partner is a query ranking all other segments).
+Before it, when the list names several speakers, one line of speaker diagnostics: the MAP
+across speakers (a query ranks only other speakers' segments), within speaker (only its own
+speaker's), and the share of each segment's 10 nearest neighbours that share its speaker.
 ``--task=dump`` writes a float32 ``.npy`` of shape (segments, dim), rows in list order, and
 beside it ``<output>.json``: each row's segment, the model and its front-end, the toolkit
 version, and whether rows are L2-normalised (``sse/dumps.py``).
@@ -60,12 +63,20 @@ def main(argv=None) -> None:
 
     from sse.checkpoint import resolve_checkpoint  # noqa: PLC0415
     from sse.device import resolve_device  # noqa: PLC0415
-    from sse.evaluate import embed_segments, load_embedder, score  # noqa: PLC0415
+    from sse.evaluate import (  # noqa: PLC0415
+        embed_segments,
+        load_embedder,
+        score,
+        speaker_diagnostics,
+        warn_if_pooling_normalised_vads,
+    )
 
     logger = logging.getLogger("map_dump")
     device = resolve_device(args.device)
     segments = read_segments(args.path_segments, require_transcriptions=args.task == "map")
     embedder, frontend = load_embedder(args.path_sse, device, args.frontend, args.path_ssl, args.layer, args.cmvn)
+    if args.baseline:
+        warn_if_pooling_normalised_vads(frontend, segments)
     embeddings = embed_segments(embedder, frontend, segments, args.path_wavs, args.features,
                                 args.batch_size, device)
 
@@ -79,7 +90,11 @@ def main(argv=None) -> None:
         logger.info("wrote %s: %d x %d float32%s, described in %s.json", args.output, *embeddings.shape,
                     " (L2-normalised)" if args.normalize else "", args.output)
         return
-    print(score(embeddings, segments, device, args.path_segments))
+    result = score(embeddings, segments, device, args.path_segments)
+    speakers = speaker_diagnostics(embeddings, segments, device)
+    if speakers is not None:
+        print(speakers)
+    print(result)
 
 
 if __name__ == "__main__":

@@ -5,8 +5,9 @@
         --baseline --path_sse "stage 1=exp/init" --path_sse "k-NN 1=exp/iter1" --path_sse "gold=exp/gold" \\
         --output_table exp/results.md --output_plot exp/map.png
 
-Every MAP is the exact MAP of ``map_dump.py --task=map`` (same code). The baseline mean-pools
-the frames of the front-end the models were trained on (or of ``--frontend``).
+Every MAP is the exact MAP of ``map_dump.py --task=map`` (same code), and so are the speaker
+diagnostics that follow it when the benchmark names several speakers. The baseline mean-pools
+the unnormalised frames of the front-end the models were trained on (or of ``--frontend``).
 """
 import argparse
 import logging
@@ -82,7 +83,7 @@ def main(argv=None) -> None:
         cli.require_suffix(args.output_plot, PLOT_FORMATS, "--output_plot")
     from sse.checkpoint import load_encoder  # noqa: PLC0415
     from sse.device import resolve_device  # noqa: PLC0415
-    from sse.evaluate import embed_segments, load_embedder, score  # noqa: PLC0415
+    from sse.evaluate import embed_segments, load_embedder, score, speaker_diagnostics  # noqa: PLC0415
     from sse.metrics import NAME  # noqa: PLC0415
 
     args.model = args.path_sse
@@ -91,24 +92,31 @@ def main(argv=None) -> None:
 
     candidates = []
     if args.baseline:
-        # The first model's front-end, unnormalised unless told otherwise: the mean of frames
-        # normalised over their own VAD is zero when the segment is the whole VAD.
+        # The first model's front-end.
         frontend = args.frontend or (load_encoder(args.model[0][1]).frontend["name"] if args.model else None)
-        cmvn = args.cmvn or "none"
-        candidates.append((f"mean {frontend or 'wav2vec2'} frames" + (", CMVN" if cmvn != "none" else ""),
-                           None, frontend, cmvn))
+        normalised = args.cmvn not in (None, "none")  # mean pooling is unnormalised by default
+        candidates.append((f"mean {frontend or 'wav2vec2'} frames" + (", CMVN" if normalised else ""),
+                           None, frontend, args.cmvn))
     candidates += [(name, path, args.frontend, args.cmvn) for name, path in args.model]
     rows = []
     for name, path, frontend, cmvn in candidates:
         embedder, built = load_embedder(path, device, frontend, args.path_ssl, args.layer, cmvn)
         embeddings = embed_segments(embedder, built, segments, args.path_wavs, args.features, device=device)
-        rows.append((name, score(embeddings, segments, device, args.path_segments)))
+        rows.append((name, score(embeddings, segments, device, args.path_segments),
+                     speaker_diagnostics(embeddings, segments, device)))
         logger.info("%s: MAP %.4f", name, rows[-1][1].map)
 
     queries = rows[0][1]
     header = (f"{NAME} on {args.path_segments}: {queries.num_segments} segments, "
               f"{queries.num_queries} queries, {queries.num_labels} labels")
-    lines = ["| model | MAP |", "|---|---|"] + [f"| {name} | {result.map:.4f} |" for name, result in rows]
+    if all(speakers is not None for _, _, speakers in rows):
+        lines = ["| model | MAP | MAP across speakers | MAP within speaker | same-speaker share of 10-NN |",
+                 "|---|---|---|---|---|"]
+        lines += [f"| {name} | {result.map:.4f} | {speakers.map_across:.4f} | {speakers.map_within:.4f} | "
+                  f"{speakers.neighbours:.3f} |" for name, result, speakers in rows]
+        lines += ["", f"Random neighbours would share the query's speaker {rows[0][2].chance:.3f} of the time."]
+    else:
+        lines = ["| model | MAP |", "|---|---|"] + [f"| {name} | {result.map:.4f} |" for name, result, _ in rows]
     print(header)
     print("\n".join(lines))
     if args.output_table:
@@ -117,7 +125,7 @@ def main(argv=None) -> None:
     if args.output_plot:
         if not rows:
             raise UserError("nothing to plot")
-        plot(rows, args.output_plot, f"{NAME}\n{Path(args.path_segments).name}, {queries.num_queries} queries")
+        plot([row[:2] for row in rows], args.output_plot, f"{NAME}\n{Path(args.path_segments).name}, {queries.num_queries} queries")
         logger.info("wrote %s", args.output_plot)
 
 

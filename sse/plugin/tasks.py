@@ -10,7 +10,10 @@ from ``(seed, epoch, index)``; ``--epoch-updates`` items make an epoch.
 
 Validation, after every epoch: with ``--valid-segments`` (a benchmark segment list with
 transcriptions) the task logs ``map``, the exact MAP of ``sse/metrics.py`` computed with the
-same embedding code as ``map_dump.py``, and two embedding-health figures of ``sse/health.py``
+same embedding code as ``map_dump.py``; when the benchmark names several speakers, the speaker
+diagnostics of ``sse/metrics.py`` (``map_across``, ``map_within``: MAP with only other speakers'
+or only the query's own speaker's segments ranked; ``spk10``: the share of each segment's 10
+nearest neighbours of its own speaker); and two embedding-health figures of ``sse/health.py``
 (``cos``, the mean cosine of random pairs, and ``erank``, the effective rank), which show a
 collapsed model at once (select with ``--best-checkpoint-metric map
 --maximize-best-checkpoint-metric``); without one, the loss on ``--valid-batches`` batches drawn
@@ -45,7 +48,7 @@ from ..frontend import (
     frontend_from_description,
 )
 from ..health import embedding_health
-from ..metrics import mean_average_precision
+from ..metrics import mean_average_precision, speaker_report
 from ..precision import frontend_precision
 from ..sampling import (
     AugmentationSampler,
@@ -201,13 +204,14 @@ class SSETask(FairseqTask):
         frames = [None] * len(segments)
         for index, segment_frames in items:
             frames[index] = np.asarray(segment_frames, dtype=np.float16)
-        self._benchmark = (frames, [s.transcription for s in segments])
+        speakers = [s.speaker for s in segments]
+        self._benchmark = (frames, [s.transcription for s in segments], speakers if len(set(speakers)) > 1 else None)
         logger.info("validation: exact MAP on %d segments of %s", len(segments), self.cfg.valid_segments)
 
     def valid_step(self, sample, model, criterion):
         if not sample.get("benchmark"):
             return super().valid_step(sample, model, criterion)
-        frames, labels = self._benchmark
+        frames, labels, speakers = self._benchmark
         device = next(model.encoder.parameters()).device
         embeddings = embed_frames(model.encoder, enumerate(frames), len(frames), self.cfg.embed_batch_size,
                                   device, progress=False)
@@ -216,17 +220,24 @@ class SSETask(FairseqTask):
         if health.collapsed:
             logger.warning("validation: the embeddings look collapsed (%s)", health)
         # Outputs may arrive summed over ranks: map_count says how many results each sum holds.
-        return torch.zeros(()), 1, {"map": result.map, "map_count": 1, "map_queries": result.num_queries,
-                                    "cos": health.mean_cosine, "erank": health.effective_rank,
-                                    "sample_size": 1, "nsentences": 1, "ntokens": 1}
+        output = {"map": result.map, "map_count": 1, "map_queries": result.num_queries,
+                  "cos": health.mean_cosine, "erank": health.effective_rank,
+                  "sample_size": 1, "nsentences": 1, "ntokens": 1}
+        if speakers is not None:  # does the model encode the voice rather than the word?
+            report = speaker_report(embeddings, labels, speakers, device)
+            output.update(map_across=report.map_across, map_within=report.map_within, spk10=report.neighbours)
+        return torch.zeros(()), 1, output
 
     def reduce_metrics(self, logging_outputs, criterion) -> None:
         super().reduce_metrics(logging_outputs, criterion)
         maps = [log for log in logging_outputs if "map" in log]
         if maps:  # outputs may arrive summed over ranks: divide by how many results they hold
             count = sum(log.get("map_count", 1) for log in maps)
-            for name, digits in (("map", 4), ("cos", 3), ("erank", 1)):  # MAP, then embedding health
-                metrics.log_scalar(name, sum(log[name] for log in maps) / count, count, round=digits)
+            # MAP, the speaker diagnostics (when the benchmark names speakers), embedding health
+            for name, digits in (("map", 4), ("map_across", 4), ("map_within", 4), ("spk10", 3),
+                                 ("cos", 3), ("erank", 1)):
+                if all(name in log for log in maps):
+                    metrics.log_scalar(name, sum(log[name] for log in maps) / count, count, round=digits)
 
     def max_positions(self):
         return None

@@ -6,6 +6,7 @@ from sse.checkpoint import load_encoder, save_encoder
 from sse.embed import embed_frames, frames_on_the_fly
 from sse.formats import read_segment_list
 from sse.frontend import build_frontend
+from sse.metrics import speaker_report
 from sse.model import SSEEncoder
 from tests.helpers import assert_user_error, run_script, sklearn_map
 
@@ -38,11 +39,28 @@ def test_baseline_mean_map_matches_an_independent_computation(word_corpus, tmp_p
     expected, queries = sklearn_map(embeddings, word_corpus.labels)
     assert map_line(scored) == pytest.approx(expected, abs=1e-4)
     assert f"{queries} queries" in scored.stdout
-    # Row i is the mean of segment i's frames: check one by hand from the VAD's frames.
-    frontend = build_frontend("mfcc")
+    # The speaker diagnostics come before the MAP line, from the same embeddings.
+    speakers = [s.speaker for s in read_segment_list(word_corpus.segments)]
+    report = speaker_report(embeddings, word_corpus.labels, speakers)
+    assert scored.stdout.strip().splitlines()[-2] == str(report)
+    # Row i is the mean of segment i's (unnormalised) frames: check one by hand from the VAD's frames.
+    frontend = build_frontend("mfcc", cmvn="none")
     segments = read_segment_list(word_corpus.segments)
     index, frames = next(frames_on_the_fly(frontend, word_corpus.root, segments[5:6], progress=False))
     np.testing.assert_allclose(embeddings[5], frames.mean(0), rtol=1e-5, atol=1e-4)
+
+
+def test_mean_pooling_of_normalised_whole_vads_is_warned_about(word_corpus, tmp_path):
+    # Isolated words whose segment is the whole VAD: pooled frames normalised over the VAD are 0.
+    whole = tmp_path / "whole"
+    whole.write_text("".join(f"{s.wav} {s.speaker} {s.start} {s.end} {s.start} {s.end} {s.transcription}\n"
+                             for s in read_segment_list(word_corpus.segments)))
+    common = ["--path_wavs", word_corpus.root, "--path_segments", whole, "--task=map", "--baseline", "mean",
+              "--frontend", "mfcc", "--device", "cpu"]
+    plain = run_script("map_dump.py", *common, check=True)
+    normalised = run_script("map_dump.py", *common, "--cmvn", "utterance", check=True)
+    assert "scores about chance" in normalised.stderr and "scores about chance" not in plain.stderr
+    assert map_line(plain) > map_line(normalised)
 
 
 @pytest.mark.slow
