@@ -1,0 +1,187 @@
+#!/usr/bin/env python
+"""The k-NN iteration's laboratory: train one stage-2 variant on fixed inputs, print its MAP curve.
+
+It reads an experiment folder that ``bench/real_speech.sh`` or ``run_demo.sh`` left (segments,
+feature stores, the stage-1 model, the benchmark) and trains, in this process, the stage-2 model
+on a pair list with the toolkit's encoder, projection head, NT-Xent, Adam and batch samplers,
+scoring the exact benchmark MAP every ``--eval_every`` updates. One run is one line of a
+results table (``--table``), so an ablation is a few commands:
+
+    EXP=bench_runs/fsdd; C="--exp $EXP --corpus $EXP/corpus --benchmark $EXP/corpus/benchmark"
+    python bench/iteration_lab.py $C --pairs $EXP/iter1/pairs --name mined
+    python bench/iteration_lab.py $C --oracle $EXP/corpus/tokens --name oracle-words
+    python bench/iteration_lab.py $C --oracle $EXP/corpus/tokens --oracle_grid --name oracle-grid
+    python bench/iteration_lab.py $C --augment_share 1 --name stage-1-only
+
+Pair sources: a pair list (``--pairs``), or oracle pairs made from labelled tokens
+(``--oracle``; ``sse/oracle.py``), as whole tokens or as the grid segments that best cover them
+(``--oracle_grid``), sized and shaped like a mined list (``--like``). ``--augment_share`` puts
+stage-1 augmentation pairs (time-stretched spans, computed on the fly) into every batch, and
+``--init`` starts from a checkpoint instead of a fresh model. It is not a test: it prints.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sse.defaults import LEARNING_RATE  # noqa: E402
+from sse.embed import embed_frames, frames_from_store, pad_frames  # noqa: E402
+from sse.features import FeatureStore  # noqa: E402
+from sse.formats import read_pair_list, read_segment_list, read_vad_list  # noqa: E402
+from sse.frontend import build_frontend  # noqa: E402
+from sse.loss import nt_xent  # noqa: E402
+from sse.metrics import mean_average_precision  # noqa: E402
+from sse.model import EncoderConfig, ProjectionHead, SSEEncoder  # noqa: E402
+from sse.oracle import label_grid_segments, oracle_pairs  # noqa: E402
+from sse.plugin.model import SSEModel  # noqa: E402
+from sse.sampling import AugmentationSampler, AugmentationSettings, PairSampler, batch_rng  # noqa: E402
+
+
+def parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     allow_abbrev=False)
+    parser.add_argument("--exp", required=True, help="experiment folder of small_run.sh")
+    parser.add_argument("--corpus", required=True, help="corpus root ($LS)")
+    parser.add_argument("--benchmark", required=True, help="labelled benchmark segment list")
+    parser.add_argument("--frontend_tag", default="mfcc", help="EXP/features/TAG/{train,benchmark}")
+    parser.add_argument("--name", required=True, help="row name in the table")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--pairs", help="pair list to train on")
+    source.add_argument("--oracle", help="labelled tokens (segment list) to make oracle pairs from")
+    parser.add_argument("--oracle_grid", action="store_true",
+                        help="oracle sides are the training grid segments that cover a token (IoU >= 0.5)")
+    parser.add_argument("--like", help="mined pair list whose size (and, with --match_speakers, "
+                        "same-speaker share) the oracle copies")
+    parser.add_argument("--match_speakers", action="store_true", help="copy --like's same-speaker share")
+    parser.add_argument("--same_speaker_share", type=float, help="share of oracle pairs within a speaker")
+    parser.add_argument("--wrong_share", type=float, default=0.0, help="share of oracle pairs made wrong")
+    parser.add_argument("--augment_share", type=float, default=0.0,
+                        help="share of each batch's pairs from stage-1 augmentation (1: stage 1 alone)")
+    parser.add_argument("--vads", help="training VAD list for augmentation pairs (default: CORPUS/vads)")
+    parser.add_argument("--max_batch_duration", type=float, default=10.0)
+    parser.add_argument("--init", help="checkpoint to start from (default: a fresh model)")
+    parser.add_argument("--updates", type=int, default=240)
+    parser.add_argument("--eval_every", type=int, default=40)
+    parser.add_argument("--pairs_per_batch", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--table", default="bench_runs/iteration_lab.tsv", help="results table to append to")
+    return parser.parse_args()
+
+
+def pairs_of(args, segments) -> list | None:
+    if args.pairs:
+        return read_pair_list(args.pairs)
+    if not args.oracle:
+        return None
+    tokens = read_segment_list(args.oracle, require_transcriptions=True)
+    like = read_pair_list(args.like) if args.like else None
+    like_across = [p for p in like if p.wav1 != p.wav2] if like else None
+    count = len(like_across) if like_across else 20000
+    share = args.same_speaker_share
+    if args.match_speakers and like_across:
+        share = float(np.mean([p.speaker1 == p.speaker2 for p in like_across]))
+    candidates = tokens
+    if args.oracle_grid:
+        labels = label_grid_segments(segments, tokens)
+        candidates = [s._replace(transcription=label) for s, label in zip(segments, labels) if label is not None]
+    print(f"oracle: {count} pairs from {len(candidates)} candidates, same-speaker share "
+          f"{'any' if share is None else f'{share:.3f}'}, wrong share {args.wrong_share}", flush=True)
+    return oracle_pairs(candidates, count, share, args.wrong_share, seed=args.seed)
+
+
+def main() -> None:
+    args = parse()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    exp = Path(args.exp)
+    train_store = FeatureStore(exp / "features" / args.frontend_tag / "train")
+    bench_store = FeatureStore(exp / "features" / args.frontend_tag / "benchmark")
+    segments = read_segment_list(exp / "segments")
+    benchmark = read_segment_list(args.benchmark, require_transcriptions=True)
+    bench_frames = [np.asarray(f, dtype=np.float32) for _, f in frames_from_store(bench_store, benchmark)]
+    bench_labels = [s.transcription for s in benchmark]
+
+    pairs = pairs_of(args, segments)
+    augment_pairs = int(round(args.augment_share * args.pairs_per_batch))
+    mined_pairs = args.pairs_per_batch - augment_pairs
+    sampler = PairSampler(pairs, mined_pairs) if pairs and mined_pairs else None
+    augmenter = frontend = None
+    if augment_pairs:
+        frontend = build_frontend(train_store.frontend["name"], cmvn=train_store.frontend.get("cmvn"))
+        settings = AugmentationSettings(pairs_per_batch=augment_pairs, max_batch_duration=args.max_batch_duration)
+        augmenter = AugmentationSampler(read_vad_list(args.vads or Path(args.corpus) / "vads"), args.corpus, settings)
+
+    encoder = SSEEncoder(EncoderConfig(input_dim=int(train_store.frontend["dim"])))
+    projection = ProjectionHead(encoder.output_dim)
+    if args.init:
+        from sse.checkpoint import _torch_load, resolve_checkpoint  # noqa: PLC0415
+        state = _torch_load(resolve_checkpoint(args.init))["model"]
+        encoder.load_state_dict({k[8:]: v for k, v in state.items() if k.startswith("encoder.")})
+        projection.load_state_dict({k[11:]: v for k, v in state.items() if k.startswith("projection.")})
+    parameters = list(encoder.parameters()) + list(projection.parameters())
+    optimizer = torch.optim.Adam(parameters, lr=LEARNING_RATE)
+
+    def evaluate() -> float:
+        embeddings = embed_frames(encoder, enumerate(bench_frames), len(bench_frames), progress=False)
+        return mean_average_precision(embeddings, bench_labels).map
+
+    model = SSEModel(encoder, projection, length_buckets=4)  # what fairseq-train runs
+
+    def project(frames, lengths):
+        return model(frames, lengths)
+
+    curve = [(0, evaluate())] if args.init else []
+    started = time.time()
+    losses = []
+    for update in range(1, args.updates + 1):
+        rng = batch_rng(args.seed, 1, update)
+        encoder.train(), projection.train()
+        firsts, seconds = [], []
+        if sampler:
+            drawn = sampler.draw(rng)
+            frames, lengths = pad_frames([train_store.frames(*span) for pair in drawn for span in pair])
+            out = project(frames, lengths)
+            firsts.append(out[0::2]), seconds.append(out[1::2])
+        if augmenter:
+            batch = augmenter.draw(rng)
+            with torch.no_grad():
+                wave_frames = [frontend.normalize(f) for f in frontend.batch(list(batch.waves))]
+            pieces = []
+            for side in (0, 1):
+                for wave, first, end in batch.spans[:, side].tolist():
+                    end = min(end, len(wave_frames[wave]))
+                    pieces.append(wave_frames[wave][min(first, end - 1):end].numpy())
+            out = project(*pad_frames(pieces))
+            half = len(out) // 2
+            firsts.append(out[:half]), seconds.append(out[half:])
+        loss = nt_xent(torch.cat(firsts), torch.cat(seconds))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        if update % args.eval_every == 0 or update == args.updates:
+            curve.append((update, evaluate()))
+            print(f"{args.name}: update {update}: loss {np.mean(losses[-args.eval_every:]):.3f} "
+                  f"MAP {curve[-1][1]:.4f} ({time.time() - started:.0f} s)", flush=True)
+    best_update, best = max(curve, key=lambda point: point[1])
+    line = {"name": args.name, "best": round(best, 4), "at": best_update, "last": round(curve[-1][1], 4),
+            "curve": " ".join(f"{u}:{m:.4f}" for u, m in curve),
+            "pairs": len(sampler.pairs) if sampler else 0, "seconds": round(time.time() - started)}
+    print(json.dumps(line), flush=True)
+    Path(args.table).parent.mkdir(parents=True, exist_ok=True)
+    with open(args.table, "a") as table:
+        table.write("\t".join(str(v) for v in line.values()) + "\n")
+
+
+if __name__ == "__main__":
+    main()
