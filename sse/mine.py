@@ -40,6 +40,7 @@ from .features import FeatureStore
 from .files import atomic_open, remove_leftover_parts
 from .formats import Segment, read_segment_list, write_pair_list
 from .progress import tqdm
+from .segments import GRID
 from .sharding import requested_shards, shard_bounds
 from .stamps import claim, fingerprint
 
@@ -56,6 +57,8 @@ class MiningSettings:
     max_pca_fit: int = defaults.MAX_PCA_FIT    # rows the PCA is fitted on
     nms_overlap: float = defaults.NMS_OVERLAP  # neighbours overlapping a better one by more (IoU) are dropped
     coverage: float = defaults.COVERAGE        # share of segments that must keep a pair as queries
+    score: str = "cosine"                      # what the threshold applies to: cosine, or margin
+    coverage_by: str = "all"                   # one threshold for all segments, or one per duration
     cross_speaker: bool = False                # keep only pairs of two different speakers
     index: str = defaults.KNN_INDEX            # "flat" (exact) or "ivf" (approximate, recall logged)
     nlist: int | None = None                   # IVF cells (None: about 4 sqrt(N))
@@ -224,7 +227,8 @@ def mine_pairs(segments_path: str | os.PathLike, features: str | os.PathLike, ch
     vectors = mining.project(embeddings, pca)
     similarities, ids = search_shards(vectors, work_dir, settings, device)
     mined = mining.select_pairs(mining.SegmentTable.of(segments), similarities, ids, settings.nms_overlap,
-                                settings.coverage, cross_speaker=settings.cross_speaker)
+                                settings.coverage, cross_speaker=settings.cross_speaker,
+                                coverage_by=settings.coverage_by, score=settings.score)
     report = mining.similarity_report(embeddings, mined)
     logger.info("%s", report)
     if report.collapsed:
@@ -235,7 +239,10 @@ def mine_pairs(segments_path: str | os.PathLike, features: str | os.PathLike, ch
         raise UserError("no pair survived the filters (is the segment list tiny, or all from one file?)")
     write_pair_list(output, mining.as_pair_list(segments, mined))
     remove_leftovers(work_dir, output)  # of runs killed before this one
-    logger.info("wrote %s: %d pairs, threshold %.2f, %d of %d segments covered as queries (%.0f%%)",
-                output, len(mined.first), mined.threshold, mined.queries_covered, len(segments),
+    thresholds = (f"thresholds by duration {', '.join(f'{steps * GRID:.2f} s: {value:.2f}' for steps, value in mined.thresholds.items())}"
+                  if mined.thresholds else f"threshold {mined.threshold:.2f}")
+    thresholds += " (of the margin score)" if settings.score == "margin" else ""
+    logger.info("wrote %s: %d pairs, %s, %d of %d segments covered as queries (%.0f%%)",
+                output, len(mined.first), thresholds, mined.queries_covered, len(segments),
                 100 * mined.queries_covered / len(segments))
     return MiningResult(mined, report)

@@ -10,8 +10,14 @@
    - non-maximum suppression: among a query's neighbours from one file, visited from the most
      similar down, drop any that overlaps an already kept one by more than 40 % (intersection
      over union: segments shifted by one 0.16 s grid step are the same match);
+   - optionally (``score="margin"``, not in the paper), cosine is replaced by a margin score
+     (:func:`margin_scores`) for what follows;
    - a global similarity threshold, lowered from 1.00 in 0.01 steps until the segments that
      still have a pair as queries are at least 50 % of all segments; pairs below it are dropped.
+     With ``coverage_by="duration"`` (not in the paper) there is one such threshold per segment
+     duration (per number of grid steps), each reaching the coverage among the queries of that
+     duration: short segments agree most easily, so one global threshold fills the list with
+     them (docs/results.md measures it).
 5. A pair found from both ends (a -> b and b -> a) is written once, with its higher similarity.
 
 Same-file pairs that survive (non-overlapping repeats within one utterance) stay in the list;
@@ -28,6 +34,7 @@ import torch
 from .defaults import COVERAGE, MAX_PCA_FIT, NMS_OVERLAP, PCA_DIM, K  # noqa: F401  (re-exported)
 from .formats import Pair, Segment
 from .health import EmbeddingHealth, embedding_health
+from .segments import GRID
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +132,7 @@ def filter_neighbours(table: SegmentTable, queries: np.ndarray, ids: np.ndarray,
 
 def coverage_threshold(best: np.ndarray, total: int, coverage: float = COVERAGE,
                        step: float = THRESHOLD_STEP) -> float:
-    """The highest threshold on a ``step`` grid, from 1 down, at which at least ``coverage`` of
+    """The highest threshold on a ``step`` grid at which at least ``coverage`` of
     ``total`` segments keep a pair as queries (``best``: each query's best kept similarity).
 
     Similarities are float32, so a grid value counts as reached within :data:`TOLERANCE`.
@@ -138,6 +145,9 @@ def coverage_threshold(best: np.ndarray, total: int, coverage: float = COVERAGE,
     return float(np.floor((reference + TOLERANCE) / step)) * step
 
 
+COVERAGE_BY = ("all", "duration")
+
+
 class MinedPairs(NamedTuple):
     first: np.ndarray
     second: np.ndarray
@@ -145,20 +155,70 @@ class MinedPairs(NamedTuple):
     threshold: float
     queries_covered: int
     best: np.ndarray  # each query's best similarity after the filters (-inf: none survived)
+    thresholds: dict = {}  # with coverage_by="duration": {grid steps: threshold}
+
+
+SCORES = ("cosine", "margin")
+
+
+def margin_scores(similarities: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Ratio-margin scores of k-NN results (not in the paper): ``cos(x, y)`` divided by the mean of
+    ``r(x)`` and ``r(y)``, where ``r`` is a segment's mean cosine to its neighbours (itself left out).
+
+    Cosine favours segments that are close to everything: pauses and the shortest spans sit in
+    dense regions where any neighbour is near, so one global cosine threshold picks them first.
+    The margin asks instead how much closer a neighbour is than the segment's usual neighbours
+    (the margin criterion of Artetxe and Schwenk's bitext mining, 2019; CSLS of Conneau et al.,
+    2018, is its difference form). Every row of ``ids`` must be a query of the same search, row
+    ``i`` being segment ``i``, so each neighbour's ``r`` is known.
+    """
+    count = len(ids)
+    others = (ids >= 0) & (ids != np.arange(count)[:, None])
+    mean = (np.where(others, similarities, 0).sum(1) / np.maximum(others.sum(1), 1)).astype(np.float32)
+    neighbour_mean = mean[np.where(ids >= 0, ids, 0)]
+    scores = similarities / np.maximum((mean[:, None] + neighbour_mean) / 2, 1e-6)
+    return np.where(ids >= 0, scores, -np.inf).astype(np.float32)
+
+
+def duration_classes(table: SegmentTable) -> np.ndarray:
+    """Each segment's duration in grid steps (0.16 s), rounded: the classes of ``coverage_by="duration"``."""
+    return np.rint((table.end - table.start) / GRID).astype(np.int64)
 
 
 def select_pairs(table: SegmentTable, similarities: np.ndarray, ids: np.ndarray,
                  nms_overlap: float = NMS_OVERLAP, coverage: float = COVERAGE,
-                 step: float = THRESHOLD_STEP, chunk: int = 1 << 16, cross_speaker: bool = False) -> MinedPairs:
-    """Apply the filters and the global threshold to the k-NN of every segment (row = query)."""
+                 step: float = THRESHOLD_STEP, chunk: int = 1 << 16, cross_speaker: bool = False,
+                 coverage_by: str = "all", score: str = "cosine") -> MinedPairs:
+    """Apply the filters and the threshold(s) to the k-NN of every segment (row = query).
+
+    The threshold applies to ``score``: the cosine similarity (the paper), or the margin of
+    :func:`margin_scores`. The pairs keep their cosine similarity either way, and ``best`` is
+    each query's best kept cosine; the thresholds are in units of the score.
+    """
+    if coverage_by not in COVERAGE_BY:
+        raise ValueError(f"coverage_by must be one of {COVERAGE_BY}, got {coverage_by!r}")
+    if score not in SCORES:
+        raise ValueError(f"score must be one of {SCORES}, got {score!r}")
     count = len(similarities)
     kept = np.zeros(ids.shape, dtype=bool)
     for begin in range(0, count, chunk):
         rows = np.arange(begin, min(begin + chunk, count))
         kept[rows] = filter_neighbours(table, rows, ids[rows], nms_overlap, cross_speaker)
-    best = np.where(kept, similarities, -np.inf).max(axis=1)
-    threshold = coverage_threshold(best, count, coverage, step)
-    keep = kept & (similarities >= threshold - TOLERANCE)
+    scores = margin_scores(similarities, ids) if score == "margin" else similarities
+    best_score = np.where(kept, scores, -np.inf).max(axis=1)
+    thresholds = {}
+    if coverage_by == "duration":
+        classes = duration_classes(table)
+        query_threshold = np.empty(count)
+        for steps in np.unique(classes).tolist():
+            members = classes == steps
+            thresholds[steps] = coverage_threshold(best_score[members], int(members.sum()), coverage, step)
+            query_threshold[members] = thresholds[steps]
+        threshold = min(thresholds.values())
+    else:
+        threshold = coverage_threshold(best_score, count, coverage, step)
+        query_threshold = np.full(count, threshold)
+    keep = kept & (scores >= query_threshold[:, None] - TOLERANCE)
     query, column = np.nonzero(keep)
     neighbour, similarity = ids[query, column], similarities[query, column]
     # A pair found from both ends is kept once, with its higher similarity.
@@ -167,8 +227,10 @@ def select_pairs(table: SegmentTable, similarities: np.ndarray, ids: np.ndarray,
     low, high, similarity = low[order], high[order], similarity[order]
     first_of_pair = np.ones(len(low), dtype=bool)
     first_of_pair[1:] = (low[1:] != low[:-1]) | (high[1:] != high[:-1])
-    covered = int((best >= threshold - TOLERANCE).sum())
-    return MinedPairs(low[first_of_pair], high[first_of_pair], similarity[first_of_pair], threshold, covered, best)
+    covered = int((best_score >= query_threshold - TOLERANCE).sum())
+    best = np.where(kept, similarities, -np.inf).max(axis=1)
+    return MinedPairs(low[first_of_pair], high[first_of_pair], similarity[first_of_pair], threshold, covered, best,
+                      thresholds)
 
 
 class SimilarityReport(NamedTuple):

@@ -8,7 +8,15 @@ import torch
 from sse.checkpoint import save_encoder
 from sse.formats import Segment, read_pair_list
 from sse.knn import Searcher, exact_knn_torch, recall
-from sse.mining import SegmentTable, coverage_threshold, filter_neighbours, fit_pca, project, select_pairs
+from sse.mining import (
+    SegmentTable,
+    coverage_threshold,
+    filter_neighbours,
+    fit_pca,
+    margin_scores,
+    project,
+    select_pairs,
+)
 from sse.model import SSEEncoder
 from tests.helpers import assert_user_error, run_script
 
@@ -129,6 +137,72 @@ def test_select_pairs_applies_threshold_and_writes_each_pair_once():
     pairs = sorted(zip(mined.first.tolist(), mined.second.tolist(), mined.similarity.astype(float).round(3).tolist()))
     assert pairs == [(0, 1, 0.9), (2, 3, 0.8)]
     assert mined.queries_covered == 3
+
+
+def brute_force_by_duration(t, sims, ids, coverage):
+    """The duration-calibrated rule written out: per duration, the highest 0.01 step at which
+    that duration's queries reach the coverage; a pair is kept when it reaches its query's step."""
+    durations = np.round(t.end - t.start, 2)
+    kept = filter_neighbours(t, np.arange(len(ids)), ids)
+    pairs = set()
+    for duration in np.unique(durations):
+        members = np.flatnonzero(durations == duration)
+        needed = int(np.ceil(coverage * len(members)))
+        for step in np.arange(100, -101, -1) / 100:
+            covered = [q for q in members if any(kept[q] & (sims[q] >= step - 1e-6))]
+            if len(covered) >= needed:
+                break
+        for q in members:
+            for j in np.flatnonzero(kept[q] & (sims[q] >= step - 1e-6)):
+                pairs.add((min(q, ids[q, j]), max(q, ids[q, j])))
+    return pairs
+
+
+def test_coverage_by_duration_reaches_the_coverage_in_every_duration():
+    rng = np.random.default_rng(5)
+    count = 120
+    files = rng.integers(0, 30, count)
+    starts = rng.integers(0, 20, count) * 0.16
+    steps = rng.integers(1, 7, count)
+    t = SegmentTable(files, starts, starts + steps * 0.16)
+    vectors = unit(rng.normal(size=(count, 4)) + steps[:, None] * 0.3).astype(np.float32)  # short ones agree more
+    sims, ids = Searcher(vectors, "flat", "cpu").search(vectors, k=6)
+    mined = select_pairs(t, sims, ids, coverage=0.5, coverage_by="duration")
+    assert set(zip(mined.first.tolist(), mined.second.tolist())) == brute_force_by_duration(t, sims, ids, 0.5)
+    assert sorted(mined.thresholds) == sorted(set(steps.tolist()))
+    covered = mined.best >= np.array([mined.thresholds[s] for s in steps]) - 1e-6
+    for s in set(steps.tolist()):  # each duration's own queries reach the coverage
+        assert covered[steps == s].mean() >= 0.5
+    assert mined.queries_covered == covered.sum()
+    with pytest.raises(ValueError, match="coverage_by"):
+        select_pairs(t, sims, ids, coverage_by="length")
+
+
+def test_margin_scores_against_a_written_out_definition():
+    rng = np.random.default_rng(6)
+    vectors = unit(rng.normal(size=(80, 5))).astype(np.float32)
+    sims, ids = Searcher(vectors, "flat", "cpu").search(vectors, k=5)
+    cosine = vectors @ vectors.T
+    usual = [np.mean([cosine[i, j] for j in ids[i] if j != i]) for i in range(80)]  # r(x): itself left out
+    expected = [[cosine[i, j] / ((usual[i] + usual[j]) / 2) for j in ids[i]] for i in range(80)]
+    np.testing.assert_allclose(margin_scores(sims, ids), expected, rtol=1e-5)
+    ids[0, 4] = -1  # a missing neighbour scores -inf
+    assert margin_scores(sims, ids)[0, 4] == -np.inf
+
+
+def test_margin_prefers_a_distinct_match_over_a_segment_close_to_everything():
+    # Segments 0-2 are a dense clump (like pauses): all cosines 0.95. Segments 3 and 4 match each
+    # other at 0.9 and are far from the rest (0.2). Cosine ranks the clump first; margin does not.
+    t = table(*[(f"f{i}", 0, 0.5) for i in range(5)])
+    ids = np.array([[0, 1, 2], [1, 0, 2], [2, 0, 1], [3, 4, 0], [4, 3, 0]])
+    sims = np.array([[1, .95, .95], [1, .95, .95], [1, .95, .95], [1, .9, .2], [1, .9, .2]], dtype=np.float32)
+    by_cosine = select_pairs(t, sims, ids, coverage=0.4)
+    by_margin = select_pairs(t, sims, ids, coverage=0.4, score="margin")
+    assert set(zip(by_cosine.first.tolist(), by_cosine.second.tolist())) == {(0, 1), (0, 2), (1, 2)}
+    assert set(zip(by_margin.first.tolist(), by_margin.second.tolist())) == {(3, 4)}
+    assert by_margin.similarity.tolist() == pytest.approx([0.9])  # pairs keep their cosine
+    with pytest.raises(ValueError, match="score"):
+        select_pairs(t, sims, ids, score="csls")
 
 
 @pytest.mark.slow

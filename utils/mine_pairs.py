@@ -44,6 +44,12 @@ def build_parser() -> cli.Parser:
                       help="neighbours overlapping a better one by more than this (IoU) are dropped")
     mine.add_argument("--coverage", type=cli.real(0, 1, above=True), default=defaults.COVERAGE,
                       help="share of segments that must keep a pair as queries")
+    mine.add_argument("--score", choices=("cosine", "margin"), default="cosine",
+                      help="what the coverage threshold applies to: cosine (the paper), or the margin of a "
+                           "neighbour over each segment's usual neighbours (see the README)")
+    mine.add_argument("--coverage_by", choices=("all", "duration"), default="all",
+                      help="all: one similarity threshold for every segment (the paper); duration: one "
+                           "per segment duration, each reaching --coverage (see the README)")
     mine.add_argument("--cross_speaker", action="store_true",
                       help="keep only pairs of two different speakers (not in the paper; see the README)")
     mine.add_argument("--index", choices=defaults.KNN_INDEXES, default=defaults.KNN_INDEX,
