@@ -24,6 +24,17 @@ class SSEModelConfig(FairseqDataclass):
         "help": "encode a batch in this many groups of similar length: same embeddings, less padding"})
 
 
+def join_pairs(frames_a, lengths_a, frames_b, lengths_b) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two padded batches of pairs (first sides, then second sides) as one, in the same layout."""
+    width = max(frames_a.shape[1], frames_b.shape[1])
+    frames_a = torch.nn.functional.pad(frames_a.to(frames_b.device), (0, 0, 0, width - frames_a.shape[1]))
+    frames_b = torch.nn.functional.pad(frames_b, (0, 0, 0, width - frames_b.shape[1]))
+    half_a, half_b = len(frames_a) // 2, len(frames_b) // 2
+    lengths_a = lengths_a.to(lengths_b.device)
+    return (torch.cat([frames_a[:half_a], frames_b[:half_b], frames_a[half_a:], frames_b[half_b:]]),
+            torch.cat([lengths_a[:half_a], lengths_b[:half_b], lengths_a[half_a:], lengths_b[half_b:]]))
+
+
 @register_model("sse", dataclass=SSEModelConfig)
 class SSEModel(BaseFairseqModel):
     """``forward`` takes either padded frames, or (stage 1) waveforms and span indices.
@@ -50,8 +61,18 @@ class SSEModel(BaseFairseqModel):
                    cfg.length_buckets)
 
     def forward(self, frames=None, lengths=None, waves=None, spans=None) -> torch.Tensor:
+        """Projections of 2P rows: the first sides of P pairs, then their second sides.
+
+        Pairs come as padded ``frames`` (first sides, then second sides), as ``waves`` and
+        ``spans`` (stage 1), or both (an iteration that keeps augmentation pairs): then the rows
+        are the frames' first sides, the waves' first sides, the frames' second sides, the waves'.
+        """
         if waves is not None:
-            frames, lengths = self.span_frames(waves, spans)
+            wave_frames, wave_lengths = self.span_frames(waves, spans)
+            if frames is None:
+                frames, lengths = wave_frames, wave_lengths
+            else:
+                frames, lengths = join_pairs(frames, lengths, wave_frames, wave_lengths)
         # Under --fp16/--bf16 the weights are half: frames follow them; the loss gets fp32.
         frames = frames.to(self.projection.layers[0].weight.dtype)
         return self.projection(self.encode(frames, lengths)).float()

@@ -23,6 +23,7 @@ from a held-out ``--heldout-fraction`` of the training data (fully unsupervised 
 import dataclasses
 import logging
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -354,6 +355,19 @@ class StoreTask(SSETask):
 @dataclass
 class PairsTaskConfig(StoreTaskConfig):
     pairs: str = field(default="", metadata={"help": "mined pair list"})
+    augment_share: float = field(default=0.0, metadata={
+        "help": "share of each batch's pairs drawn as stage-1 augmentation pairs (time-stretched spans of "
+                "--vads, frames computed on the fly with the store's front-end); 0: mined pairs only"})
+    vads: str = field(default="", metadata={"help": "training VAD list, for --augment-share"})
+    max_batch_duration: float = field(default=_STAGE1.max_batch_duration, metadata={
+        "help": "augmentation pairs: stop adding VADs past this many seconds"})
+    path_ssl: str = field(default="", metadata={
+        "help": "wav2vec 2.0 checkpoint for --augment-share (default: the one the store recorded)"})
+
+
+class MixedPairs(NamedTuple):
+    mined: list
+    augmented: object  # an AugmentedBatch, or None
 
 
 @register_task("sse_pairs", dataclass=PairsTaskConfig)
@@ -362,13 +376,42 @@ class PairsTask(StoreTask):
 
     def __init__(self, cfg: PairsTaskConfig) -> None:
         super().__init__(cfg)
+        if not 0 <= cfg.augment_share < 1:
+            raise UserError(f"--augment-share must be in [0, 1), got {cfg.augment_share}")
+        augmented = int(round(cfg.augment_share * cfg.pairs_per_batch))
+        mined = cfg.pairs_per_batch - augmented
         pairs = read_pair_list(cfg.pairs)
         train, heldout = (pairs, []) if cfg.valid_segments else split_heldout(pairs, cfg.heldout_fraction, cfg.seed)
-        self.sampler = PairSampler(train, cfg.pairs_per_batch)
-        self.heldout_sampler = PairSampler(heldout, cfg.pairs_per_batch) if heldout else None
+        self.sampler = PairSampler(train, mined)
+        self.heldout_sampler = PairSampler(heldout, mined) if heldout else None
         self._check_spans(span for pair in self.sampler.pairs for span in pair)
-        logger.info("stage 2: %d pairs across files (%d same-file pairs not trained on)",
-                    len(self.sampler.pairs), self.sampler.dropped_same_file)
+        self.augmenter = None
+        if augmented:
+            if not cfg.vads:
+                raise UserError("--augment-share needs --vads (the training VAD list)")
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+            self.live_frontend = frontend_from_description(self.frontend_description, device, cfg.path_ssl or None)
+            settings = AugmentationSettings(pairs_per_batch=augmented, max_batch_duration=cfg.max_batch_duration,
+                                            frame_rate=self.live_frontend.frame_rate)
+            self.augmenter = AugmentationSampler(read_vad_list(cfg.vads), cfg.data, settings)
+        logger.info("stage 2: %d pairs across files (%d same-file pairs not trained on); a batch holds %d "
+                    "mined pairs and %d augmentation pairs", len(self.sampler.pairs),
+                    self.sampler.dropped_same_file, mined, augmented)
+
+    def train_batch(self, rng: np.random.Generator) -> dict:
+        mined = self.sampler.draw(rng)
+        return self._collate(MixedPairs(mined, self.augmenter.draw(rng) if self.augmenter else None))
+
+    def _collate(self, pairs) -> dict:
+        if not isinstance(pairs, MixedPairs):  # held-out batches: mined pairs only
+            return super()._collate(pairs)
+        sample = super()._collate(pairs.mined)
+        if pairs.augmented is not None:
+            sample["net_input"].update(waves=list(pairs.augmented.waves),
+                                       spans=torch.from_numpy(pairs.augmented.spans))
+            count = len(pairs.mined) + len(pairs.augmented.spans)
+            sample.update(nsentences=count, ntokens=count)
+        return sample
 
 
 @dataclass
