@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Stage 2: one k-NN iteration. The previous model mines pairs among the training segments, and a
-# model is trained on them. Run it again on its own output for the next iteration.
+# Stage 2: one k-NN iteration. The previous model mines pairs among the training segments; a
+# FRESH model is trained on them (the paper). Run it again on its own output for the next iteration.
 #
-# By default the model starts from the previous one and half of every batch are stage-1
-# augmentation pairs (SSE_WARM_START=1, SSE_AUGMENT_SHARE=0.5; ITERATION_* in sse/defaults.py).
-# The paper trains a FRESH model on mined pairs alone: SSE_WARM_START=0 SSE_AUGMENT_SHARE=0.
-# docs/iteration.md says why the default departs from it, with the measurements.
+# Not in the paper, off by default: SSE_STRETCH_PAIRS=1 time-stretches both sides of every
+# mined pair as stage 1 stretches its pairs; SSE_WARM_START=1 starts from the previous model;
+# SSE_AUGMENT_SHARE=0.5 makes half of every batch stage-1 augmentation pairs; SSE_MINE_ARGS
+# passes mining options (e.g. "--score margin"). docs/iteration.md measures them.
 #
 #   bash iteration.sh $LS exp/init/checkpoint_best.pt      # -> exp/iter1
 #   bash iteration.sh $LS exp/iter1/checkpoint_best.pt     # -> exp/iter2
@@ -36,16 +36,19 @@ ensure_benchmark_features "$LS"
 schedule iteration
 AUGMENT_SHARE=${SSE_AUGMENT_SHARE:-$SSE_DEFAULT_AUGMENT_SHARE}
 WARM_START=${SSE_WARM_START:-$SSE_DEFAULT_WARM_START}
+STRETCH_PAIRS=${SSE_STRETCH_PAIRS:-$SSE_DEFAULT_STRETCH_PAIRS}
 case $WARM_START in 0|1) ;; *) die "SSE_WARM_START=$WARM_START is not 0 or 1" ;; esac
+case $STRETCH_PAIRS in 0|1) ;; *) die "SSE_STRETCH_PAIRS=$STRETCH_PAIRS is not 0 or 1" ;; esac
 iteration_args=()
-if [ "$AUGMENT_SHARE" != 0 ]; then
+if [ "$AUGMENT_SHARE" != 0 ] || [ "$STRETCH_PAIRS" = 1 ]; then
   iteration_args+=(--augment-share "$AUGMENT_SHARE" --vads "$VADS" --max-batch-duration "$MAX_BATCH_DURATION")
+  [ "$STRETCH_PAIRS" = 1 ] && iteration_args+=(--stretch-pairs)
   [ "$FRONTEND" = wav2vec2 ] && iteration_args+=(--path-ssl "$PATH_SSL")
 fi
 [ "$WARM_START" = 1 ] && iteration_args+=(--finetune-from-model "$previous_file")
 stage_stamp iteration --dir "$OUT" --input "previous=$previous_file" --input "segments=$SEGMENTS" \
   --input "features=$TRAIN_FEATURES" --input "vads=$VADS" $(common_settings) $(schedule_settings) \
-  --setting "augment_share=$AUGMENT_SHARE" --setting "warm_start=$WARM_START" \
+  --setting "augment_share=$AUGMENT_SHARE" --setting "warm_start=$WARM_START" --setting "stretch_pairs=$STRETCH_PAIRS" \
   --setting "max_batch_duration=$MAX_BATCH_DURATION" \
   --setting "mine_args=${SSE_MINE_ARGS:-}" --setting "extra_args=${SSE_EXTRA_ARGS:-}"
 if [ -s "$OUT/pairs" ]; then

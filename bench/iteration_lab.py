@@ -32,7 +32,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sse.defaults import LEARNING_RATE  # noqa: E402
+from sse.defaults import FRAME_RATE, LEARNING_RATE  # noqa: E402
 from sse.embed import embed_frames, frames_from_store, pad_frames  # noqa: E402
 from sse.features import FeatureStore  # noqa: E402
 from sse.formats import read_pair_list, read_segment_list, read_vad_list  # noqa: E402
@@ -67,6 +67,9 @@ def parse() -> argparse.Namespace:
                         help="share of each batch's pairs from stage-1 augmentation (1: stage 1 alone)")
     parser.add_argument("--vads", help="training VAD list for augmentation pairs (default: CORPUS/vads)")
     parser.add_argument("--max_batch_duration", type=float, default=10.0)
+    parser.add_argument("--stretch_pairs", type=int, default=0,
+                        help="read each side of a pair from one of N time-stretched versions of its VAD "
+                             "(tempo factor drawn as in stage 1; frames computed once, kept in memory)")
     parser.add_argument("--init", help="checkpoint to start from (default: a fresh model)")
     parser.add_argument("--updates", type=int, default=240)
     parser.add_argument("--eval_every", type=int, default=40)
@@ -98,6 +101,34 @@ def pairs_of(args, segments) -> list | None:
     return oracle_pairs(candidates, count, share, args.wrong_share, seed=args.seed)
 
 
+def stretched_vads(args, store, segments) -> dict:
+    """{(wav, vad start): [(factor, frames), ...]}: N stretched versions of every training VAD."""
+    from sse.audio import read_audio  # noqa: PLC0415
+    from sse.augment import augment  # noqa: PLC0415
+
+    frontend = build_frontend(store.frontend["name"], cmvn=store.frontend.get("cmvn"))
+    rng = np.random.default_rng(args.seed)
+    versions = {}
+    for vad in sorted({s.vad for s in segments}):
+        samples = read_audio(Path(args.corpus) / vad.wav, vad.start, vad.end)
+        factors = rng.uniform(0.5, 1.8, args.stretch_pairs)
+        versions[vad.wav, vad.start] = [(f, frontend.normalize(frontend(augment(samples, f, rng))).numpy())
+                                        for f in factors]
+    print(f"stretched {len(versions)} VADs x {args.stretch_pairs}", flush=True)
+    return versions
+
+
+def stretched_frames(versions: dict, span, rng) -> np.ndarray:
+    """Frames of a pair side read from a random stretched version of its VAD (as stage 1 crops)."""
+    wav, start, end = span
+    vad_start = max((s for w, s in versions if w == wav and s <= start + 1e-6), default=None)
+    factor, frames = versions[wav, vad_start][rng.integers(len(versions[wav, vad_start]))]
+    first = int(round((start - vad_start) / factor * FRAME_RATE))
+    last = max(first + 1, int(round((end - vad_start) / factor * FRAME_RATE)))
+    last = min(last, len(frames))
+    return frames[min(first, last - 1):last]
+
+
 def main() -> None:
     args = parse()
     if args.threads:
@@ -120,6 +151,8 @@ def main() -> None:
         frontend = build_frontend(train_store.frontend["name"], cmvn=train_store.frontend.get("cmvn"))
         settings = AugmentationSettings(pairs_per_batch=augment_pairs, max_batch_duration=args.max_batch_duration)
         augmenter = AugmentationSampler(read_vad_list(args.vads or Path(args.corpus) / "vads"), args.corpus, settings)
+
+    stretched = stretched_vads(args, train_store, segments) if args.stretch_pairs else None
 
     encoder = SSEEncoder(EncoderConfig(input_dim=int(train_store.frontend["dim"])))
     projection = ProjectionHead(encoder.output_dim)
@@ -149,7 +182,8 @@ def main() -> None:
         firsts, seconds = [], []
         if sampler:
             drawn = sampler.draw(rng)
-            frames, lengths = pad_frames([train_store.frames(*span) for pair in drawn for span in pair])
+            read = train_store.frames if stretched is None else (lambda *span: stretched_frames(stretched, span, rng))
+            frames, lengths = pad_frames([read(*span) for pair in drawn for span in pair])
             out = project(frames, lengths)
             firsts.append(out[0::2]), seconds.append(out[1::2])
         if augmenter:

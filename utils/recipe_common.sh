@@ -26,8 +26,9 @@
 #   SSE_TENSORBOARD   1: log training scalars to OUT/tensorboard (tensorboard --logdir $SSE_EXP); 0: off  (1)
 #   SSE_EXTRA_ARGS    anything else for fairseq-train, e.g. "--max-update 3000 --fp16"
 #   SSE_MINE_ARGS     anything else for utils/mine_pairs.py, e.g. "--score margin --coverage 0.3"
-#   SSE_AUGMENT_SHARE iteration.sh: share of each batch's pairs from stage-1 augmentation  (0.5; paper: 0)
-#   SSE_WARM_START    iteration.sh: 1 starts from the previous model, 0 from scratch      (1; paper: 0)
+#   SSE_AUGMENT_SHARE iteration.sh: share of each batch's pairs from stage-1 augmentation  (0, the paper)
+#   SSE_WARM_START    iteration.sh: 1 starts from the previous model, 0 from scratch      (0, the paper)
+#   SSE_STRETCH_PAIRS iteration.sh: 1 time-stretches both sides of each mined pair          (0, the paper)
 #
 # After training, each stage leaves OUT/curves.png: loss and validation MAP per epoch.
 set -euo pipefail

@@ -57,7 +57,9 @@ from ..sampling import (
     LabelBatch,
     LabelSampler,
     PairSampler,
+    StretchedPairSampler,
     batch_rng,
+    join_augmented,
     split_heldout,
 )
 
@@ -315,10 +317,15 @@ class AugmentTask(SSETask):
                     cfg.min_vads_per_speaker, cfg.min_vad_duration)
 
     def _collate(self, batch) -> dict:
-        waves = list(batch.waves)  # numpy, so that --fp16/--bf16 leave the audio in fp32
-        pairs = len(batch.spans)
-        return {"net_input": {"waves": waves, "spans": torch.from_numpy(batch.spans)},
-                "nsentences": pairs, "ntokens": pairs, "id": torch.zeros(1, dtype=torch.long)}
+        return waves_sample(batch)
+
+
+def waves_sample(batch) -> dict:
+    """A fairseq sample of pairs given as waveforms and spans (an ``AugmentedBatch``)."""
+    waves = list(batch.waves)  # numpy, so that --fp16/--bf16 leave the audio in fp32
+    pairs = len(batch.spans)
+    return {"net_input": {"waves": waves, "spans": torch.from_numpy(batch.spans)},
+            "nsentences": pairs, "ntokens": pairs, "id": torch.zeros(1, dtype=torch.long)}
 
 
 # --------------------------------------------------------------------------- stages 2 and 3
@@ -358,7 +365,10 @@ class PairsTaskConfig(StoreTaskConfig):
     augment_share: float = field(default=0.0, metadata={
         "help": "share of each batch's pairs drawn as stage-1 augmentation pairs (time-stretched spans of "
                 "--vads, frames computed on the fly with the store's front-end); 0: mined pairs only"})
-    vads: str = field(default="", metadata={"help": "training VAD list, for --augment-share"})
+    stretch_pairs: bool = field(default=False, metadata={
+        "help": "time-stretch both sides of every mined pair, as stage 1 stretches its pairs (the sides are "
+                "read with up to 1 s of their VAD around them; frames on the fly; needs --vads)"})
+    vads: str = field(default="", metadata={"help": "training VAD list, for --augment-share and --stretch-pairs"})
     max_batch_duration: float = field(default=_STAGE1.max_batch_duration, metadata={
         "help": "augmentation pairs: stop adding VADs past this many seconds"})
     path_ssl: str = field(default="", metadata={
@@ -385,20 +395,31 @@ class PairsTask(StoreTask):
         self.sampler = PairSampler(train, mined)
         self.heldout_sampler = PairSampler(heldout, mined) if heldout else None
         self._check_spans(span for pair in self.sampler.pairs for span in pair)
-        self.augmenter = None
-        if augmented:
+        self.augmenter = self.stretcher = None
+        if augmented or cfg.stretch_pairs:
             if not cfg.vads:
-                raise UserError("--augment-share needs --vads (the training VAD list)")
+                raise UserError("--augment-share and --stretch-pairs need --vads (the training VAD list)")
             device = "cuda" if torch.cuda.is_available() else "cpu"
             self.live_frontend = frontend_from_description(self.frontend_description, device, cfg.path_ssl or None)
-            settings = AugmentationSettings(pairs_per_batch=augmented, max_batch_duration=cfg.max_batch_duration,
-                                            frame_rate=self.live_frontend.frame_rate)
-            self.augmenter = AugmentationSampler(read_vad_list(cfg.vads), cfg.data, settings)
+            vads = read_vad_list(cfg.vads)
+            if augmented:
+                settings = AugmentationSettings(pairs_per_batch=augmented, max_batch_duration=cfg.max_batch_duration,
+                                                frame_rate=self.live_frontend.frame_rate)
+                self.augmenter = AugmentationSampler(vads, cfg.data, settings)
+            if cfg.stretch_pairs:
+                self.stretcher = StretchedPairSampler(train, vads, cfg.data, mined,
+                                                      frame_rate=self.live_frontend.frame_rate)
         logger.info("stage 2: %d pairs across files (%d same-file pairs not trained on); a batch holds %d "
-                    "mined pairs and %d augmentation pairs", len(self.sampler.pairs),
-                    self.sampler.dropped_same_file, mined, augmented)
+                    "mined pairs%s and %d augmentation pairs", len(self.sampler.pairs),
+                    self.sampler.dropped_same_file, mined, " (both sides time-stretched)" if cfg.stretch_pairs else "",
+                    augmented)
 
     def train_batch(self, rng: np.random.Generator) -> dict:
+        if self.stretcher is not None:  # every pair as waves and spans
+            batch = self.stretcher.draw(rng)
+            if self.augmenter is not None:
+                batch = join_augmented(batch, self.augmenter.draw(rng))
+            return waves_sample(batch)
         mined = self.sampler.draw(rng)
         return self._collate(MixedPairs(mined, self.augmenter.draw(rng) if self.augmenter else None))
 

@@ -77,20 +77,28 @@ def test_the_three_scripts_train_mine_and_score(slice_lists, tmp_path):
     pairs = read_pair_list(iter1 / "pairs")
     assert len(pairs) > 100
     log = (iter1 / "train.log").read_text()
-    # The toolkit's iteration: it starts from the stage-1 model, half of each batch augmentation pairs.
-    assert f"loading pretrained model from {init / 'checkpoint_best.pt'}" in log
-    assert "a batch holds 8 mined pairs and 8 augmentation pairs" in log
-    assert "map_across" in log and "spk10" in log  # the speaker diagnostics of every validation
-    assert 0 < benchmark_map(slice_lists, iter1) <= 1
-    # Run again on its own output: the next iteration, in its own folder; the paper's way this time.
-    run_recipe("iteration.sh", LS, iter1, env=dict(env, SSE_MAX_EPOCH="1", SSE_AUGMENT_SHARE="0", SSE_WARM_START="0"))
-    log = (tmp_path / "iter2" / "train.log").read_text()
+    # The paper's iteration by default: a fresh model, mined pairs only.
     assert "loading pretrained model" not in log and "a batch holds 16 mined pairs and 0 augmentation pairs" in log
-    # Mining options are part of the stage's stamp: other ones are refused, never silently reused.
-    refused = subprocess.run(["bash", str(REPO / "iteration.sh"), str(LS), str(iter1)], cwd=REPO, text=True,
-                             capture_output=True, env=dict(env, SSE_MAX_EPOCH="1", SSE_AUGMENT_SHARE="0",
-                                                           SSE_WARM_START="0", SSE_MINE_ARGS="--score margin"))
-    assert refused.returncode == 2 and "mine_args" in refused.stderr, refused.stderr
+    assert "map_across" in log and "spk10" in log  # the speaker diagnostics of every validation
+    losses = epoch_losses(iter1 / "train.log")
+    assert losses[-1] < losses[0]
+    assert 0 < benchmark_map(slice_lists, iter1) <= 1
+    # Run again on its own output: the next iteration, in its own folder; with the options this
+    # time: it starts from iteration 1's model, half of each batch are augmentation pairs, and
+    # the mined half is time-stretched.
+    options = dict(SSE_MAX_EPOCH="1", SSE_AUGMENT_SHARE="0.5", SSE_WARM_START="1", SSE_STRETCH_PAIRS="1",
+                   SSE_MINE_ARGS="--score margin")
+    second = run_recipe("iteration.sh", LS, iter1, env=dict(env, **options))
+    assert "(of the margin score)" in second.stdout + second.stderr  # the mining options reached mining
+    log = (tmp_path / "iter2" / "train.log").read_text()
+    assert f"loading pretrained model from {iter1 / 'checkpoint_best.pt'}" in log
+    assert "a batch holds 8 mined pairs (both sides time-stretched) and 8 augmentation pairs" in log
+    # Mining and training options are part of the stage's stamp: other ones are refused, never reused.
+    for changed in ({"SSE_MINE_ARGS": ""}, {"SSE_AUGMENT_SHARE": "0.25"}, {"SSE_STRETCH_PAIRS": "0"}):
+        refused = subprocess.run(["bash", str(REPO / "iteration.sh"), str(LS), str(iter1)], cwd=REPO, text=True,
+                                 capture_output=True, env=dict(env, **{**options, **changed}))
+        assert refused.returncode == 2 and next(iter(changed)).lower().replace("sse_", "") in refused.stderr, \
+            refused.stderr
 
     run_recipe("launch_gold.sh", LS, env=env)
     gold = tmp_path / "gold"
