@@ -15,13 +15,13 @@ import numpy as np
 
 from .errors import UserError
 from .formats import Pair, Segment
-from .pair_quality import _Labeller
+from .pair_quality import Labeller
 
 
 def label_grid_segments(segments: Sequence[Segment], tokens: Sequence[Segment], min_iou: float = 0.5) -> list:
     """Each segment's label: the token it overlaps most, if their intersection over union reaches
     ``min_iou`` (the rule of :func:`sse.pair_quality.pair_quality`), else None."""
-    labeller = _Labeller(tokens, min_iou)
+    labeller = Labeller(tokens, min_iou)
     return [labeller.label(s.wav, s.start, s.end) for s in segments]
 
 

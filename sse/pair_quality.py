@@ -36,7 +36,9 @@ class PairQuality(NamedTuple):
                 f"{100 * self.same_file / max(self.pairs, 1):.1f}%")
 
 
-class _Labeller:
+class Labeller:
+    """Labels a span with the reference segment of its file that it overlaps most (IoU >= min_iou)."""
+
     def __init__(self, references: Sequence[Segment], min_iou: float) -> None:
         self.by_file: dict[str, list[Segment]] = defaultdict(list)
         for segment in references:
@@ -68,7 +70,7 @@ class _Labeller:
 def pair_quality(pairs: Sequence[Pair], references: Sequence[Segment], min_iou: float = 0.5,
                  seed: int = 0) -> PairQuality:
     """Score ``pairs`` against the labelled segments ``references``."""
-    labeller = _Labeller(references, min_iou)
+    labeller = Labeller(references, min_iou)
     first = [labeller.label(p.wav1, p.start1, p.end1) for p in pairs]
     second = [labeller.label(p.wav2, p.start2, p.end2) for p in pairs]
     both = [(a, b) for a, b in zip(first, second) if a is not None and b is not None]
