@@ -372,7 +372,8 @@ class PairsTaskConfig(StoreTaskConfig):
     max_batch_duration: float = field(default=_STAGE1.max_batch_duration, metadata={
         "help": "augmentation pairs: stop adding VADs past this many seconds"})
     path_ssl: str = field(default="", metadata={
-        "help": "wav2vec 2.0 checkpoint for --augment-share (default: the one the store recorded)"})
+        "help": "wav2vec 2.0 checkpoint for --augment-share and --stretch-pairs (default: the one the store "
+                "recorded)"})
 
 
 class MixedPairs(NamedTuple):
