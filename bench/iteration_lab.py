@@ -168,10 +168,7 @@ def main() -> None:
         embeddings = embed_frames(encoder, enumerate(bench_frames), len(bench_frames), progress=False)
         return mean_average_precision(embeddings, bench_labels).map
 
-    model = SSEModel(encoder, projection, length_buckets=4)  # what fairseq-train runs
-
-    def project(frames, lengths):
-        return model(frames, lengths)
+    model = SSEModel(encoder, projection, frontend, length_buckets=4)  # what fairseq-train runs
 
     curve = [(0, evaluate())] if args.init else []
     started = time.time()
@@ -184,18 +181,11 @@ def main() -> None:
             drawn = sampler.draw(rng)
             read = train_store.frames if stretched is None else (lambda *span: stretched_frames(stretched, span, rng))
             frames, lengths = pad_frames([read(*span) for pair in drawn for span in pair])
-            out = project(frames, lengths)
+            out = model(frames, lengths)
             firsts.append(out[0::2]), seconds.append(out[1::2])
         if augmenter:
-            batch = augmenter.draw(rng)
-            with torch.no_grad():
-                wave_frames = [frontend.normalize(f) for f in frontend.batch(list(batch.waves))]
-            pieces = []
-            for side in (0, 1):
-                for wave, first, end in batch.spans[:, side].tolist():
-                    end = min(end, len(wave_frames[wave]))
-                    pieces.append(wave_frames[wave][min(first, end - 1):end].numpy())
-            out = project(*pad_frames(pieces))
+            batch = augmenter.draw(rng)  # the model crops the stretched waves' frames, as in stage 1
+            out = model(waves=list(batch.waves), spans=torch.from_numpy(batch.spans))
             half = len(out) // 2
             firsts.append(out[:half]), seconds.append(out[half:])
         loss = nt_xent(torch.cat(firsts), torch.cat(seconds))
