@@ -23,7 +23,6 @@ from a held-out ``--heldout-fraction`` of the training data (fully unsupervised 
 import dataclasses
 import logging
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -376,11 +375,6 @@ class PairsTaskConfig(StoreTaskConfig):
                 "recorded)"})
 
 
-class MixedPairs(NamedTuple):
-    mined: list
-    augmented: object  # an AugmentedBatch, or None
-
-
 @register_task("sse_pairs", dataclass=PairsTaskConfig)
 class PairsTask(StoreTask):
     cfg: PairsTaskConfig
@@ -422,16 +416,11 @@ class PairsTask(StoreTask):
                 batch = join_augmented(batch, self.augmenter.draw(rng))
             return waves_sample(batch)
         mined = self.sampler.draw(rng)
-        return self._collate(MixedPairs(mined, self.augmenter.draw(rng) if self.augmenter else None))
-
-    def _collate(self, pairs) -> dict:
-        if not isinstance(pairs, MixedPairs):  # held-out batches: mined pairs only
-            return super()._collate(pairs)
-        sample = super()._collate(pairs.mined)
-        if pairs.augmented is not None:
-            sample["net_input"].update(waves=list(pairs.augmented.waves),
-                                       spans=torch.from_numpy(pairs.augmented.spans))
-            count = len(pairs.mined) + len(pairs.augmented.spans)
+        sample = self._collate(mined)
+        if self.augmenter is not None:  # the model joins them to the mined pairs (SSEModel.forward)
+            augmented = waves_sample(self.augmenter.draw(rng))
+            sample["net_input"].update(augmented["net_input"])
+            count = len(mined) + augmented["nsentences"]
             sample.update(nsentences=count, ntokens=count)
         return sample
 
