@@ -1,0 +1,61 @@
+"""The README's examples print what the README shows (docs/examples.py), and its lists are whole."""
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+from sse.commands import COMMANDS
+
+ROOT = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location("sse_examples", ROOT / "docs" / "examples.py")
+examples = sys.modules["sse_examples"] = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(examples)
+
+
+def test_every_shown_output_is_what_the_example_prints():
+    problems = [problem for document in examples.DOCUMENTS for problem in examples.process(document, write=False)]
+    assert not problems, "examples drifted (python docs/examples.py --write rewrites them):\n" + "\n".join(problems)
+
+
+def test_the_readme_runs_examples_with_output():
+    lines = (ROOT / "README.md").read_text().split("\n")
+    blocks = examples.find_blocks(lines)
+    languages = {block.language for block in blocks}
+    assert languages == {"bash", "python"}
+    assert sum(len(step.expected) for block in blocks for step in block.steps) >= 30
+
+
+def test_numbers_may_differ_by_the_tolerance_and_nothing_else_may():
+    shown = "MAP: 0.2420 (exact MAP; 2499 queries)"
+    assert examples.same_line(shown, "MAP: 0.2431 (exact MAP; 2499 queries)")
+    assert not examples.same_line(shown, "MAP: 0.2460 (exact MAP; 2499 queries)")
+    assert not examples.same_line(shown, "MAP: 0.2420 (exact MAP; 2498 queries)")
+    assert not examples.same_line(shown, "MAP: 0.2420 (exact MAP; 2499 query)")
+    assert examples.matches(["a", "...", "z 1.0"], ["a", "b", "c", "z 1.0005"])
+    assert not examples.matches(["a", "...", "z"], ["a", "b"])
+    assert not examples.matches(["a"], ["a", "b"])
+    assert examples.shown(["a", "...", "z"], ["a", "b", "c", "z"]) == ["a", "...", "z"]
+
+
+def test_a_drifted_or_failing_example_is_caught_and_rewritten(tmp_path, monkeypatch):
+    document = tmp_path / "doc.md"
+    document.write_text("\n".join([
+        "```bash", "echo 'MAP: 0.5000'", "#> MAP: 0.4000", "echo one;\\", "  echo two", "#> one", "#> two",
+        "false", "```", "", "```python", "x = 3", "print(x * 2)", "#> 6", "print(x + 1)", "#> 5", "```", ""]))
+    monkeypatch.setattr(examples, "ROOT", tmp_path)
+    problems = examples.process("doc.md", write=False)
+    assert len(problems) == 3
+    assert "got:   MAP: 0.5000" in problems[0]
+    assert "(exit status 1)" in problems[1]
+    assert "got:   4" in problems[2]
+    examples.process("doc.md", write=True)
+    assert "#> MAP: 0.5000" in document.read_text() and "#> 4" in document.read_text()
+    assert examples.process("doc.md", write=False) == ["doc.md:8: false\n    got:   (exit status 1)\n"]
+
+
+def test_the_readme_names_every_installed_command():
+    text = (ROOT / "README.md").read_text()
+    start = text.index("installs the scripts as commands")
+    paragraph = text[start:text.index("\n\n", start)]
+    assert set(re.findall(r"`(sse-[a-z-]+)`", paragraph)) == set(COMMANDS)
+
