@@ -133,7 +133,8 @@ def one(size: int, device: str, exact_sample: int, nprobe: int, k: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     allow_abbrev=False)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100000, 1000000])
     parser.add_argument("--device", default="cpu", help="where exact search runs (IVF stays on the CPU)")
     parser.add_argument("--exact_sample", type=int, default=100000,

@@ -45,7 +45,8 @@ def main() -> None:
     from sse.sampling import AugmentationSampler, AugmentationSettings
     from sse.testing import save_wav2vec2_checkpoint
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     allow_abbrev=False)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--frontends", nargs="+", default=["mfcc", "wav2vec2"])

@@ -116,7 +116,8 @@ def updates_per_second(model, net_input, precision, device, repeats) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     allow_abbrev=False)
     parser.add_argument("--cpu", action="store_true", help="small sizes on the CPU")
     args = parser.parse_args()
     if not args.cpu and not torch.cuda.is_available():

@@ -23,11 +23,11 @@ import torch
 from .audio import SAMPLE_RATE, audio_info, resample
 from .checkpoint import resolve_checkpoint
 from .defaults import BATCH_SIZE
+from .device import resolve_device
 from .embed import embed_frames, segment_frames
 from .errors import UserError
 from .evaluate import load_embedder
 from .formats import NO_SPEAKER, Segment, read_segments
-from .frontend import default_device
 
 
 class Embedder:
@@ -123,8 +123,8 @@ def load(path: str | os.PathLike | None, device=None, frontend: str | None = Non
 
     ``path=None`` gives the mean-pooling baseline over ``frontend`` frames. The front-end is the
     one the checkpoint recorded unless ``frontend``/``path_ssl``/``layer`` say otherwise.
-    ``device`` defaults to CUDA when there is one.
+    ``device`` defaults to CUDA when there is one; one this torch cannot use is a :class:`UserError`.
     """
-    device = torch.device(device) if device is not None else default_device()
+    device = resolve_device(device, "device")
     encoder, built = load_embedder(path, device, frontend, path_ssl, layer)
     return Embedder(encoder, built, device, resolve_checkpoint(path) if path is not None else None, batch_size)

@@ -18,6 +18,7 @@ This module imports nothing heavy: ``--help`` never loads torch.
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
 import math
 import os
@@ -61,17 +62,25 @@ def _listing_aliases(options: dict, aliases: Sequence[str]) -> dict:
     return options
 
 
+#: Inputs every script names alike, checked to exist as soon as the command line is parsed.
+_INPUTS = {"path_wavs": "corpus folder", "path_vads": "VAD list", "path_segments": "segment list",
+           "path_sse": "model (checkpoint file or folder)", "features": "feature store", "embeddings": "dump",
+           "queries": "query list"}
+
+
 class Parser(argparse.ArgumentParser):
     """The shared parent parser of the toolkit's commands (see the module docstring)."""
 
     def __init__(self, description: str | None = None, **kwargs) -> None:
         kwargs.setdefault("formatter_class", HelpFormatter)
+        kwargs.setdefault("allow_abbrev", False)  # --path_s must not silently mean --path_sse
         epilog = kwargs.pop("epilog", None)
         note = "Options may be spelt --snake_case or --kebab-case."
         kwargs["epilog"] = f"{epilog}\n\n{note}" if epilog else note
         super().__init__(description=description, **kwargs)
         self._aliases: dict[str, str] = {}
         self._outputs: list[tuple[str, str, str]] = []  # (dest, kind, option name)
+        self._guarded: list[tuple[str, str]] = []          # (dest, option name): kept unless --overwrite
         self._common_added = False
 
     def _add_common(self) -> None:
@@ -89,11 +98,18 @@ class Parser(argparse.ArgumentParser):
         return super().format_help()
 
     # -- declaring options ------------------------------------------------------------------
-    def add_argument(self, *names, aliases: Sequence[str] = (), output: str | None = None, **kwargs):
+    def add_argument(self, *names, aliases: Sequence[str] = (), output: str | None = None,
+                     overwrite: bool = True, **kwargs):
         """``argparse`` plus ``aliases`` (other accepted spellings, listed in the help) and
-        ``output`` ("file" or "dir": checked by :func:`check_output` once parsed)."""
+        ``output`` ("file" or "dir": checked by :func:`check_output` once parsed). An output with
+        ``overwrite=False`` that exists already is refused unless ``--overwrite`` is given."""
         action = super().add_argument(*names, **_listing_aliases(kwargs, aliases))
         self._register(action, aliases, output)
+        if not overwrite:
+            self._guarded.append((action.dest, action.option_strings[0]))
+            if not any("--overwrite" in a.option_strings for a in self._actions):
+                super().add_argument("--overwrite", action="store_true",
+                                     help=f"replace an existing {action.option_strings[0]} (refused otherwise)")
         return action
 
     def _register(self, action: argparse.Action, aliases: Sequence[str], output: str | None) -> None:
@@ -142,12 +158,37 @@ class Parser(argparse.ArgumentParser):
     def parse_args(self, args: Sequence[str] | None = None, namespace=None):
         self._add_common()
         argv = list(sys.argv[1:] if args is None else [str(arg) for arg in args])
-        parsed = super().parse_args(self.normalize(argv), namespace)
+        argv = self.normalize(argv)
+        self._refuse_unknown(argv)
+        parsed = super().parse_args(argv, namespace)
         for dest, kind, name in self._outputs:
             value = getattr(parsed, dest, None)
             if value is not None:
                 check_output(value, kind, name)
+        for dest, what in _INPUTS.items():  # before any model loads (seconds) or work starts
+            value = getattr(parsed, dest, None)
+            if isinstance(value, str) and value and not os.path.exists(value):
+                self.error(f"--{dest} {value}: no such {what}")
+            if dest == "path_wavs" and isinstance(value, str) and value and not os.path.isdir(value):
+                self.error(f"--{dest} {value}: not a folder (the corpus root the lists' wav paths are relative to)")
+        for dest, name in self._guarded:
+            value = getattr(parsed, dest, None)
+            shard_run = getattr(parsed, "shard", None) is not None  # writes pieces, not the output
+            if value is not None and os.path.exists(value) and not parsed.overwrite and not shard_run:
+                self.error(f"{name} {value} exists; give --overwrite to replace it")
         return parsed
+
+    def _refuse_unknown(self, argv: Sequence[str]) -> None:
+        """An unknown ``--option`` is the error reported, before a missing or conflicting one
+        (which argparse would report first, hiding the misspelling that caused it)."""
+        known = [option for action in self._actions for option in action.option_strings]
+        for token in argv:
+            if token == "--":
+                return
+            name = token.partition("=")[0]
+            if name.startswith("--") and name not in known:
+                close = difflib.get_close_matches(name, [o for o in known if o.startswith("--")], n=1)
+                self.error(f"unknown option {name}" + (f"; did you mean {close[0]}?" if close else ""))
 
     def error(self, message: str):  # noqa: D102  (one line, exit status 2)
         print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)

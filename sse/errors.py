@@ -16,5 +16,6 @@ class FormatError(UserError):
     def __init__(self, path, line_number: int | None, message: str) -> None:
         where = f"{path}:{line_number}" if line_number is not None else f"{path}"
         super().__init__(f"{where}: {message}")
+        self.message = message
         self.path = path
         self.line_number = line_number

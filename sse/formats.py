@@ -12,6 +12,7 @@ number and the rule broken; writers replace their output atomically.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -128,6 +129,17 @@ def _time_span(path: Path, line: int, what: str, start_text: str, end_text: str)
     return start, end
 
 
+@contextlib.contextmanager
+def _reading(path: Path, line: int, kind: str, spec: str, fields: list[str]):
+    """Adds to a bad field's error which line format was expected and how many fields were found,
+    so that a list with a column missing (or one of another kind) says so."""
+    try:
+        yield
+    except FormatError as error:
+        raise FormatError(path, line, f"{error.message} (read as a {kind} line: {spec}; this line "
+                                      f"has {len(fields)} fields)") from None
+
+
 def _not_empty(path: Path, items: list, allow_empty: bool, kind: str) -> list:
     if not items and not allow_empty:
         raise FormatError(path, None, f"the {kind} is empty")
@@ -141,7 +153,8 @@ def read_vad_list(path: str | os.PathLike, allow_empty: bool = False) -> list[Va
     for line, fields in _lines(path):
         if len(fields) != 4:
             raise FormatError(path, line, f"expected 4 fields ({VAD_FIELDS}), found {len(fields)}")
-        start, end = _time_span(path, line, "vad", fields[2], fields[3])
+        with _reading(path, line, "VAD list", VAD_FIELDS, fields):
+            start, end = _time_span(path, line, "vad", fields[2], fields[3])
         vads.append(Vad(sys.intern(fields[0]), sys.intern(fields[1]), start, end))
     return _not_empty(path, vads, allow_empty, "VAD list")
 
@@ -149,11 +162,12 @@ def read_vad_list(path: str | os.PathLike, allow_empty: bool = False) -> list[Va
 def _parse_segment(path: Path, line: int, fields: list[str]) -> Segment:
     if len(fields) not in (6, 7):
         raise FormatError(path, line, f"expected 6 or 7 fields ({SEGMENT_FIELDS}), found {len(fields)}")
-    vad_start, vad_end = _time_span(path, line, "vad", fields[2], fields[3])
-    start, end = _time_span(path, line, "segment", fields[4], fields[5])
-    if start < vad_start - VAD_TOLERANCE or end > vad_end + VAD_TOLERANCE:
-        raise FormatError(path, line, f"segment [{fields[4]}, {fields[5]}] is not inside its VAD "
-                                      f"[{fields[2]}, {fields[3]}] (tolerance {VAD_TOLERANCE * 1000:g} ms)")
+    with _reading(path, line, "segment list", SEGMENT_FIELDS, fields):
+        vad_start, vad_end = _time_span(path, line, "vad", fields[2], fields[3])
+        start, end = _time_span(path, line, "segment", fields[4], fields[5])
+        if start < vad_start - VAD_TOLERANCE or end > vad_end + VAD_TOLERANCE:
+            raise FormatError(path, line, f"segment [{fields[4]}, {fields[5]}] is not inside its VAD "
+                                          f"[{fields[2]}, {fields[3]}] (tolerance {VAD_TOLERANCE * 1000:g} ms)")
     transcription = fields[6] if len(fields) == 7 else None
     return Segment(sys.intern(fields[0]), sys.intern(fields[1]), vad_start, vad_end, start, end,
                    transcription)
@@ -196,6 +210,8 @@ def parse_segment_or_span(fields: list[str], path, line: int | None,
                           require_transcription: bool = False) -> Segment:
     """One line of :func:`read_segments`, already split into fields."""
     if len(fields) == 3:
+        with _reading(path, line, "plain segment list", SPAN_FIELDS, fields):
+            _time_span(path, line, "span", fields[1], fields[2])
         fields = [fields[0], NO_SPEAKER, fields[1], fields[2], fields[1], fields[2]]
     elif len(fields) not in (6, 7):
         raise FormatError(path, line, f"expected 6 or 7 fields ({SEGMENT_FIELDS}) or 3 ({SPAN_FIELDS}), "
@@ -214,9 +230,10 @@ def read_pair_list(path: str | os.PathLike, allow_empty: bool = False) -> list[P
     for line, fields in _lines(path):
         if len(fields) != 9:
             raise FormatError(path, line, f"expected 9 fields ({PAIR_FIELDS}), found {len(fields)}")
-        start1, end1 = _time_span(path, line, "first segment", fields[2], fields[3])
-        start2, end2 = _time_span(path, line, "second segment", fields[6], fields[7])
-        similarity = _number(path, line, "similarity", fields[8])
+        with _reading(path, line, "pair list", PAIR_FIELDS, fields):
+            start1, end1 = _time_span(path, line, "first segment", fields[2], fields[3])
+            start2, end2 = _time_span(path, line, "second segment", fields[6], fields[7])
+            similarity = _number(path, line, "similarity", fields[8])
         pairs.append(Pair(sys.intern(fields[0]), sys.intern(fields[1]), start1, end1,
                           sys.intern(fields[4]), sys.intern(fields[5]), start2, end2, similarity))
     return _not_empty(path, pairs, allow_empty, "pair list")

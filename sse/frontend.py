@@ -173,9 +173,13 @@ def allow_fairseq_checkpoint_classes() -> None:
 
 
 def missing_wav2vec2_message(path: str) -> str:
+    """What to do without the weights, in the terms of whoever called: the recipes set
+    ``SSE_RECIPE=1`` (utils/recipe_common.sh), whose users choose with environment variables."""
+    recipe = os.environ.get("SSE_RECIPE") == "1"
+    point, other = ("set SSE_PATH_SSL", "SSE_FRONTEND=mfcc") if recipe else ("pass --path_ssl", "--frontend mfcc")
     return (f"{path}: no such wav2vec 2.0 checkpoint. Download fairseq's wav2vec_small.pt "
             f"(wav2vec 2.0 Base, LibriSpeech 960 h, no fine-tuning) and put it at "
-            f"{DEFAULT_WAV2VEC2} or pass --path_ssl; or use --frontend mfcc, which needs no weights")
+            f"{DEFAULT_WAV2VEC2} or {point}; or use {other}, which needs no weights")
 
 
 class Wav2Vec2Frontend(Frontend):
@@ -293,7 +297,3 @@ def frontend_from_description(description: dict, device="cpu", path_ssl: str | N
         raise UserError(f"front-end {frontend.name} gives {frontend.dim}-dim frames but "
                         f"{description['dim']} were recorded")
     return frontend
-
-
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -228,7 +228,7 @@ def test_cli_mines_a_pair_list_and_resumes(mining_inputs, tmp_path):
     torch.manual_seed(1)
     save_encoder(tmp_path / "other.pt", SSEEncoder(input_dim=78), {"name": "mfcc", "dim": 78, "frame_rate": 50, "cmvn": "utterance"})
     other = [a if a != mining_inputs / "model.pt" else tmp_path / "other.pt" for a in args]
-    assert_user_error(run_script("mine_pairs.py", *other), "made from other inputs or settings", "input model")
+    assert_user_error(run_script("mine_pairs.py", *other, "--overwrite"), "made from other inputs or settings", "input model")
 
 
 def test_cli_approximate_index_logs_its_recall_and_refuses_bad_settings(mining_inputs, tmp_path):

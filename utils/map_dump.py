@@ -42,7 +42,7 @@ def build_parser() -> cli.Parser:
     model = parser.add_mutually_exclusive_group(required=True)
     model.add_argument("--path_sse", help="SSE checkpoint file, or a folder holding checkpoint_best.pt")
     model.add_argument("--baseline", choices=("mean",), help="embed by mean-pooling the frames instead")
-    parser.add_argument("--output", aliases=["--output_file"], output="file",
+    parser.add_argument("--output", aliases=["--output_file"], output="file", overwrite=False,
                         help="where --task=dump writes its .npy (and <output>.json)")
     parser.add_argument("--normalize", action="store_true", help="--task=dump: L2-normalise the rows")
     cli.add_frontend_arguments(parser, default=None)

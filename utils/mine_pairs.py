@@ -30,7 +30,7 @@ def build_parser() -> cli.Parser:
                         help="segment list to mine (the training segments)")
     parser.add_argument("--features", required=True, help="feature store holding the segments' VADs")
     parser.add_argument("--path_sse", required=True, help="SSE checkpoint (file, or folder with checkpoint_best.pt)")
-    parser.add_argument("--output", required=True, output="file", help="pair list to write")
+    parser.add_argument("--output", required=True, output="file", overwrite=False, help="pair list to write")
     parser.add_argument("--work_dir", default=None, output="dir", help="intermediate results (default: OUTPUT.work)")
     cli.add_shard_arguments(parser, "only embed this shard, then stop",
                             "pieces the embedding and k-NN work is split into")

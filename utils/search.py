@@ -74,13 +74,17 @@ def main(argv=None) -> None:
     logger = logging.getLogger("search")
     # Searching a dump needs no torch: FAISS on CPU unless --device names a GPU.
     device = args.device
+    if device is not None:
+        from sse.device import resolve_device  # noqa: PLC0415
+
+        device = str(resolve_device(device))
 
     def embedder(recorded: dict | None = None):
         nonlocal device
         from sse.api import load  # noqa: PLC0415
-        from sse.frontend import default_device  # noqa: PLC0415
+        from sse.device import resolve_device  # noqa: PLC0415
 
-        device = device or str(default_device())
+        device = device or str(resolve_device(None))
         if args.path_sse is not None:
             return load(args.path_sse, device, batch_size=args.batch_size)
         model = (recorded or {}).get("model") or {}

@@ -30,7 +30,8 @@ def name_value(text: str) -> tuple[str, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     allow_abbrev=False)
     parser.add_argument("--stage", required=True, help="name of the stage (init, iteration, gold, segments ...)")
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--dir", help="the stage's output folder")

@@ -303,7 +303,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess, output: Path, *na
 def test_cli_missing_folder(tmp_path):
     output = tmp_path / "out" / "vads.txt"
     result = run_cli("--path_wavs", str(tmp_path / "nowhere"), "--output", str(output))
-    assert_one_line_error(result, output, "nowhere", "no such folder")
+    assert_one_line_error(result, output, "nowhere", "no such corpus folder")
 
 
 def test_cli_folder_without_audio(tmp_path):

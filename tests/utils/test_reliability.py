@@ -219,10 +219,10 @@ def test_damaged_mining_work_files_are_redone_and_changed_settings_refused(store
     assert (tmp_path / "pairs").read_bytes() == reference
     assert not list(work.glob(".*part"))
     # Pieces made with another PCA fit are not reused: refused, naming the setting.
-    assert_one_error(run_inprocess("mine_pairs.py", *args, "--max_pca_fit", "10"),
+    assert_one_error(run_inprocess("mine_pairs.py", *args, "--overwrite", "--max_pca_fit", "10"),
                      "made from other inputs or settings", "max_pca_fit")
     (work / "manifest.json").write_text("{ damaged")
-    assert_one_error(run_inprocess("mine_pairs.py", *args), "no readable stamp")
+    assert_one_error(run_inprocess("mine_pairs.py", *args, "--overwrite"), "no readable stamp")
 
 
 # --------------------------------------------------------------------------- class 8
