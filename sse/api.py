@@ -124,6 +124,15 @@ def load(path: str | os.PathLike | None, device=None, frontend: str | None = Non
     ``path=None`` gives the mean-pooling baseline over ``frontend`` frames. The front-end is the
     one the checkpoint recorded unless ``frontend``/``path_ssl``/``layer`` say otherwise.
     ``device`` defaults to CUDA when there is one; one this torch cannot use is a :class:`UserError`.
+
+    From the repository root, with the bundled demo model and corpus:
+
+    >>> import sse
+    >>> model = sse.load("pretrained/demo_unsup", device="cpu")
+    >>> model.embed_file("training_data/demo/dev/1013/1013-2-0013.ogg", 3.02, 3.35).shape
+    (512,)
+    >>> model.embed_segments("sse_benchmark/demo-ngrams-subset", corpus_root="training_data/demo").shape
+    (2499, 512)
     """
     device = resolve_device(device, "device")
     encoder, built = load_embedder(path, device, frontend, path_ssl, layer)

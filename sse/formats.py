@@ -175,7 +175,22 @@ def _parse_segment(path: Path, line: int, fields: list[str]) -> Segment:
 
 def read_segment_list(path: str | os.PathLike, allow_empty: bool = False,
                       require_transcriptions: bool = False) -> list[Segment]:
-    """Read a segment list; with ``require_transcriptions`` every line must carry its 7th field."""
+    """Read a segment list; with ``require_transcriptions`` every line must carry its 7th field.
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "segments")
+    >>> _ = open(path, "w").write("a.wav spk1 0 2.5 0.32 0.8 HH,AH\\n")
+    >>> read_segment_list(path)
+    [Segment(wav='a.wav', speaker='spk1', vad_start=0.0, vad_end=2.5, start=0.32, end=0.8, transcription='HH,AH')]
+
+    A line that does not parse says which format it was read as (here the speaker is missing):
+
+    >>> _ = open(path, "w").write("a.wav 0 2.5 0.32 0.8 HH,AH\\n")
+    >>> read_segment_list(path)
+    Traceback (most recent call last):
+    sse.errors.FormatError: ...:1: vad start 2.5 is not before vad end 0.32 (read as a segment list line: \
+<wav> <speaker> <vad start> <vad end> <segment start> <segment end> [<transcription>]; this line has 6 fields)
+    """
     path = Path(path)
     segments = []
     for line, fields in _lines(path):

@@ -106,6 +106,18 @@ def mean_average_precision(embeddings, labels: Sequence, device: str | torch.dev
     leaves out every segment of the query's own speaker (its relevant ones too), so only other
     voices' tokens of the word count; ``"within"`` ranks only the query's own speaker's segments.
     A segment is then a query when the restricted ranking holds a relevant segment.
+
+    Two tokens of each of two words; each token's nearest neighbour is the other token of its word:
+
+    >>> vectors = [[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]]
+    >>> print(mean_average_precision(vectors, ["x", "x", "y", "y"]))
+    MAP: 1.0000 (exact MAP (all-segment ranking); 4 queries, 4 segments, 2 labels)
+
+    Swap the labels of the middle two: the outer tokens find their word's other token third of
+    three (AP 1/3), the inner ones second (AP 1/2):
+
+    >>> round(mean_average_precision(vectors, ["x", "y", "x", "y"]).map, 4)
+    0.4167
     """
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")

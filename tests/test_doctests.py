@@ -1,0 +1,17 @@
+"""The examples in the public API's docstrings run, from the repository root, as written."""
+import doctest
+
+import pytest
+
+import sse.api
+import sse.formats
+import sse.metrics
+from tests.helpers import REPO
+
+
+@pytest.mark.parametrize("module", [sse.api, sse.formats, sse.metrics], ids=lambda module: module.__name__)
+def test_docstring_examples(module, monkeypatch):
+    monkeypatch.chdir(REPO)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False)
+    assert result.attempted >= 2, f"{module.__name__} lost its examples"
+    assert result.failed == 0
