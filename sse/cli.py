@@ -30,6 +30,7 @@ from typing import Callable, Sequence
 from . import progress
 from .defaults import BATCH_SIZE, CMVN_MODES, DEFAULT_LAYER, DEFAULT_WAV2VEC2, FRONTENDS
 from .errors import UserError
+from .sharding import check_shard_arguments
 
 #: Third-party loggers whose INFO lines are noise to a user (faiss reports, at INFO, every
 #: optional CPU build it fails to load before the one that works).
@@ -165,6 +166,11 @@ class Parser(argparse.ArgumentParser):
             value = getattr(parsed, dest, None)
             if value is not None:
                 check_output(value, kind, name)
+        if getattr(parsed, "shard", None) is not None and hasattr(parsed, "nshards"):
+            try:
+                check_shard_arguments(parsed.shard, parsed.nshards)
+            except UserError as error:
+                self.error(str(error))
         for dest, what in _INPUTS.items():  # before any model loads (seconds) or work starts
             value = getattr(parsed, dest, None)
             if isinstance(value, str) and value and not os.path.exists(value):
@@ -248,12 +254,6 @@ def _range(minimum, maximum, above: bool = False, below: bool = False) -> str:
     if minimum is not None:
         return f"it must be {'>' if above else '>='} {minimum}"
     return f"it must be {'<' if below else '<='} {maximum}"
-
-
-def check_shards(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """``--shard`` must name one of the ``--nshards`` shards."""
-    if args.shard is not None and not args.shard < args.nshards:
-        parser.error(f"--shard {args.shard} is out of range: it must be < --nshards ({args.nshards})")
 
 
 # -- outputs ----------------------------------------------------------------------------------

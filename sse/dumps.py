@@ -37,12 +37,6 @@ def description_path(path: str | os.PathLike) -> Path:
     return Path(f"{path}.json")
 
 
-def l2_normalize(embeddings: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (a zero row stays zero)."""
-    norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
-    return (embeddings / np.maximum(norms, 1e-12)).astype(np.float32)
-
-
 def _absolute(path) -> str | None:
     return None if path is None else str(Path(path).resolve())
 

@@ -9,7 +9,9 @@
   exact search on a sample of queries, and ``sse/mine.py`` logs it.
 
 Every searcher returns ``(similarities, ids)``, each ``(queries, k)``, most similar first,
-float32 and int64, ids of -1 where fewer than k neighbours were found.
+float32 and int64, ids of -1 where fewer than k neighbours were found. Query-by-example
+(``sse/search.py``) searches through the same functions. torch is imported only when it searches,
+so a FAISS search on the CPU never loads it.
 """
 from __future__ import annotations
 
@@ -17,7 +19,6 @@ import logging
 import math
 
 import numpy as np
-import torch
 
 from .defaults import KNN_INDEXES as INDEXES
 from .defaults import NPROBE as DEFAULT_NPROBE
@@ -41,13 +42,15 @@ def faiss_gpus() -> int:
     return faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
 
 
-@torch.no_grad()
-def exact_knn_torch(database: np.ndarray | torch.Tensor, queries: np.ndarray | torch.Tensor, k: int,
-                    device="cpu", memory_budget: int = 1 << 30) -> tuple[np.ndarray, np.ndarray]:
+def exact_knn_torch(database, queries, k: int, device="cpu",
+                    memory_budget: int = 1 << 30) -> tuple[np.ndarray, np.ndarray]:
     """Exact inner-product k-NN by chunks of queries: product with the whole database, top-k.
 
-    ``memory_budget`` bounds the (chunk, N) similarity block on ``device``.
+    ``database`` and ``queries`` are arrays or tensors; ``memory_budget`` bounds the (chunk, N)
+    similarity block on ``device``.
     """
+    import torch  # noqa: PLC0415
+
     device = torch.device(device)
     base = torch.as_tensor(np.asarray(database, dtype=np.float32) if not isinstance(database, torch.Tensor)
                            else database, dtype=torch.float32).to(device)
@@ -55,11 +58,12 @@ def exact_knn_torch(database: np.ndarray | torch.Tensor, queries: np.ndarray | t
     chunk = max(1, memory_budget // (4 * max(1, len(base))))
     similarities = np.empty((len(queries), k), dtype=np.float32)
     ids = np.empty((len(queries), k), dtype=np.int64)
-    for begin in range(0, len(queries), chunk):
-        block = torch.as_tensor(np.asarray(queries[begin:begin + chunk], dtype=np.float32)).to(device)
-        values, indices = torch.topk(block @ base.T, k, dim=1, largest=True, sorted=True)
-        similarities[begin:begin + len(block)] = values.cpu().numpy()
-        ids[begin:begin + len(block)] = indices.cpu().numpy()
+    with torch.no_grad():
+        for begin in range(0, len(queries), chunk):
+            block = torch.as_tensor(np.asarray(queries[begin:begin + chunk], dtype=np.float32)).to(device)
+            values, indices = torch.topk(block @ base.T, k, dim=1, largest=True, sorted=True)
+            similarities[begin:begin + len(block)] = values.cpu().numpy()
+            ids[begin:begin + len(block)] = indices.cpu().numpy()
     return similarities, ids
 
 
@@ -71,10 +75,10 @@ class Searcher:
         if index not in INDEXES:
             raise ValueError(f"unknown index {index!r}; choose one of {', '.join(INDEXES)}")
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        self.kind, self.device = index, torch.device(device)
+        self.kind, self.device = index, str(device)
         self.backend = "torch"
         self._index = None
-        on_gpu = self.device.type == "cuda"
+        on_gpu = self.device_type == "cuda"
         if index == "flat" and on_gpu and faiss_gpus() == 0:
             return  # exact search by torch on the GPU
         import faiss  # noqa: PLC0415
@@ -101,14 +105,19 @@ class Searcher:
             self.backend = "faiss-gpu"
         self._index.add(self.vectors)
 
+    @property
+    def device_type(self) -> str:
+        """``cpu``, ``cuda`` or ``mps``."""
+        return self.device.split(":")[0]
+
     def describe(self) -> str:
         if self.kind == "ivf":
             return f"approximate IVF (nlist {self.nlist}, nprobe {self.nprobe}, {self.backend})"
-        return f"exact ({self.backend}, {self.device.type})"
+        return f"exact ({self.backend}, {self.device_type})"
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         if self._index is None:  # a GPU has room for larger blocks, which keep it busy
-            budget = (4 << 30) if self.device.type == "cuda" else (1 << 30)
+            budget = (4 << 30) if self.device_type == "cuda" else (1 << 30)
             return exact_knn_torch(self.vectors, queries, k, self.device, budget)
         return self._index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
 

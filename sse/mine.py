@@ -41,7 +41,7 @@ from .files import atomic_open, remove_leftover_parts
 from .formats import Segment, read_segment_list, write_pair_list
 from .progress import tqdm
 from .segments import GRID
-from .sharding import requested_shards, shard_bounds
+from .sharding import piece_name, requested_shards, shard_bounds
 from .stamps import claim, fingerprint
 
 # The name the log lines have always carried (``INFO mine_pairs: wrote ...``).
@@ -104,11 +104,11 @@ def claim_work_dir(work_dir: Path, manifest: dict, write: bool) -> None:
 
 
 def embedding_path(work_dir: Path, shard: int, nshards: int) -> Path:
-    return work_dir / f"embeddings-{shard:05d}-of-{nshards:05d}.npy"
+    return work_dir / f"{piece_name('embeddings', shard, nshards)}.npy"
 
 
 def knn_path(work_dir: Path, shard: int, nshards: int) -> Path:
-    return work_dir / f"knn-{shard:05d}-of-{nshards:05d}.npz"
+    return work_dir / f"{piece_name('knn', shard, nshards)}.npz"
 
 
 def shard_rows(count: int, shard: int, nshards: int) -> int:

@@ -34,6 +34,7 @@ import torch
 from .defaults import COVERAGE, MAX_PCA_FIT, NMS_OVERLAP, PCA_DIM, K  # noqa: F401  (re-exported)
 from .formats import Pair, Segment
 from .health import EmbeddingHealth, embedding_health
+from .search import unit_rows
 from .segments import GRID
 
 logger = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ def project(embeddings: np.ndarray, pca: Pca, chunk: int = 1 << 18) -> np.ndarra
     out = np.empty((len(embeddings), len(pca.components)), dtype=np.float32)
     for begin in range(0, len(embeddings), chunk):
         block = (np.asarray(embeddings[begin:begin + chunk], dtype=np.float32) - pca.mean) @ pca.components.T
-        out[begin:begin + chunk] = block / np.maximum(np.linalg.norm(block, axis=1, keepdims=True), 1e-12)
+        out[begin:begin + chunk] = unit_rows(block)
     return out
 
 

@@ -1,8 +1,8 @@
 """Query-by-example: the segments most similar to a query, by cosine, searched exactly.
 
-Rows are L2-normalised, so cosine is an inner product; the search is exact (FAISS
-``IndexFlatIP`` on CPU; a chunked matrix product with ``torch.topk`` on a GPU, or when FAISS is
-not installed). A query's own row (or, for a query given as a segment, every database row of the
+Rows are L2-normalised, so cosine is an inner product; the search is exact, by the mining
+k-NN of ``sse/knn.py`` (FAISS ``IndexFlatIP`` on CPU; a chunked matrix product with
+``torch.topk`` on a GPU, or when FAISS is not installed). A query's own row (or, for a query given as a segment, every database row of the
 same file and times) is excluded from its neighbours.
 """
 from __future__ import annotations
@@ -14,50 +14,26 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from .errors import UserError
+from .knn import Searcher, exact_knn_torch
 
 logger = logging.getLogger(__name__)
-
-#: Database rows scored at once by the torch search (bounds its memory to chunk x queries).
-CHUNK = 65536
-
 
 class Neighbours(NamedTuple):
     similarities: np.ndarray  # (queries, k) float32, highest first
     ids: np.ndarray           # (queries, k) int64 database rows; -1 where fewer than k exist
 
 
+def unit_rows(block: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length; a zero row stays zero. The toolkit's one L2 normalisation of arrays."""
+    return block / np.maximum(np.linalg.norm(block, axis=1, keepdims=True), 1e-12)
+
+
 def normalize(vectors: np.ndarray, chunk: int = 1 << 18) -> np.ndarray:
     """float32 rows scaled to unit length (zero rows stay zero), in chunks."""
     out = np.empty(vectors.shape, dtype=np.float32)
     for begin in range(0, len(vectors), chunk):
-        block = np.asarray(vectors[begin:begin + chunk], dtype=np.float32)
-        out[begin:begin + chunk] = block / np.maximum(np.linalg.norm(block, axis=1, keepdims=True), 1e-12)
+        out[begin:begin + chunk] = unit_rows(np.asarray(vectors[begin:begin + chunk], dtype=np.float32))
     return out
-
-
-def _faiss_search(database: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    import faiss  # noqa: PLC0415
-
-    index = faiss.IndexFlatIP(database.shape[1])
-    index.add(np.ascontiguousarray(database))
-    return index.search(np.ascontiguousarray(queries), k)
-
-
-def _torch_search(database: np.ndarray, queries: np.ndarray, k: int, device) -> tuple[np.ndarray, np.ndarray]:
-    import torch  # noqa: PLC0415
-
-    query_tensor = torch.as_tensor(queries, device=device)
-    best_scores = torch.full((len(queries), 0), float("-inf"), device=device)
-    best_ids = torch.zeros((len(queries), 0), dtype=torch.long, device=device)
-    for begin in range(0, len(database), CHUNK):
-        block = torch.as_tensor(np.ascontiguousarray(database[begin:begin + CHUNK]), device=device)
-        scores = query_tensor @ block.T
-        top = scores.topk(min(k, scores.shape[1]), dim=1)
-        best_scores = torch.cat([best_scores, top.values], dim=1)
-        best_ids = torch.cat([best_ids, top.indices + begin], dim=1)
-        keep = best_scores.topk(min(k, best_scores.shape[1]), dim=1)
-        best_scores, best_ids = keep.values, best_ids.gather(1, keep.indices)
-    return best_scores.cpu().numpy(), best_ids.cpu().numpy()
 
 
 def nearest(database: np.ndarray, queries: np.ndarray, k: int,
@@ -81,12 +57,12 @@ def nearest(database: np.ndarray, queries: np.ndarray, k: int,
         backend = "torch" if str(device).startswith("cuda") else "faiss"
     if backend == "faiss":
         try:
-            scores, ids = _faiss_search(database, queries, wanted)
+            scores, ids = Searcher(database, "flat", "cpu").search(queries, wanted)
         except ImportError:
             logger.warning("faiss is not installed; searching with torch")
-            scores, ids = _torch_search(database, queries, wanted, device)
-    else:
-        scores, ids = _torch_search(database, queries, wanted, device)
+            backend = "torch"
+    if backend == "torch":
+        scores, ids = exact_knn_torch(database, queries, wanted, device)
 
     out_scores = np.full((len(queries), k), np.nan, dtype=np.float32)
     out_ids = np.full((len(queries), k), -1, dtype=np.int64)

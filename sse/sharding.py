@@ -13,11 +13,12 @@ from .errors import UserError
 
 
 def check_shard_arguments(shard: int | None, nshards: int) -> None:
-    """Refuse ``--nshards`` below 1 and a ``--shard`` outside ``0 .. nshards - 1``."""
+    """Refuse ``--nshards`` below 1 and a ``--shard`` outside ``0 .. nshards - 1`` (every script's
+    parser calls it, :class:`sse.cli.Parser`)."""
     if nshards < 1:
         raise UserError(f"--nshards {nshards} must be at least 1")
     if shard is not None and not 0 <= shard < nshards:
-        raise UserError(f"--shard {shard} must be between 0 and --nshards - 1 = {nshards - 1}")
+        raise UserError(f"--shard {shard} is out of range: it must be between 0 and --nshards - 1 = {nshards - 1}")
 
 
 def shard_bounds(count: int, shard: int, nshards: int) -> tuple[int, int]:
@@ -35,3 +36,9 @@ def requested_shards(shard: int | None, nshards: int) -> list[int]:
     """The shards a run does: ``[shard]``, or all of them when no ``--shard`` is given."""
     check_shard_arguments(shard, nshards)
     return list(range(nshards)) if shard is None else [shard]
+
+
+def piece_name(kind: str, shard: int, nshards: int) -> str:
+    """The file name stem of shard ``shard`` of ``nshards`` of a sharded output:
+    ``shard-00000-of-00004`` (feature store), ``embeddings-00001-of-00004`` (mining)..."""
+    return f"{kind}-{shard:05d}-of-{nshards:05d}"

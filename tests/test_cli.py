@@ -227,12 +227,13 @@ def test_a_real_process_gives_one_line_too(tmp_path):
 
 
 def test_wrong_extensions_are_refused_before_any_work(tmp_path):
-    result = run_script("map_dump.py", *REQUIRED["map_dump.py"], "--output", tmp_path / "emb.txt")
+    (tmp_path / "S").write_text("a.wav s 0 1 0 1 x\n")
+    inputs = ["--path_wavs", tmp_path, "--path_segments", tmp_path / "S"]
+    result = run_script("map_dump.py", *inputs, "--task", "dump", "--baseline", "mean", "--output", tmp_path / "emb.txt")
     one_line_error(result, "must end in .npy")
-    result = run_script("map_table.py", "--path_wavs", "W", "--path_segments", "S", "--baseline",
-                        "--output_plot", tmp_path / "map.jpeg")
+    result = run_script("map_table.py", *inputs, "--baseline", "--output_plot", tmp_path / "map.jpeg")
     one_line_error(result, "--output_plot must end in .png or .pdf or .svg")
-    assert list(tmp_path.iterdir()) == []
+    assert [path.name for path in tmp_path.iterdir()] == ["S"]
 
 
 def test_positional_and_named_inputs_give_the_same_segments(tmp_path):
@@ -241,7 +242,7 @@ def test_positional_and_named_inputs_give_the_same_segments(tmp_path):
     run_script("make_segments.py", vads, tmp_path / "one", check=True)
     run_script("make_segments.py", "--path-vads", vads, "--output", tmp_path / "two", "--quiet", check=True)
     assert (tmp_path / "one").read_text() == (tmp_path / "two").read_text() != ""
-    one_line_error(run_script("make_segments.py", vads, tmp_path / "o", "--path_vads", tmp_path / "x"),
+    one_line_error(run_script("make_segments.py", vads, tmp_path / "o", "--path_vads", tmp_path / "one"),
                    "VADS is given twice")
     one_line_error(run_script("make_segments.py"), "required: VADS")
 

@@ -38,8 +38,9 @@ def test_settings_defaults_are_the_library_defaults_and_the_clis():
     spec = importlib.util.spec_from_file_location("script_mine_pairs", REPO / "utils" / "mine_pairs.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
-    args = script.build_parser().parse_args(["--path_segments", "S", "--features", "F", "--path_sse", "M",
-                                             "--output", "O"])
+    existing = str(REPO / "README.md")  # inputs must exist to be parsed
+    args = script.build_parser().parse_args(["--path_segments", existing, "--features", str(REPO), "--path_sse",
+                                             existing, "--output", "O"])
     assert MiningSettings(**{field.name: getattr(args, field.name) for field in fields(MiningSettings)}) == settings
 
 

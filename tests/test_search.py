@@ -36,9 +36,7 @@ def test_nearest_matches_brute_force(backend):
     assert np.all(np.diff(found.similarities, axis=1) <= 1e-6)  # highest first
 
 
-def test_torch_search_over_several_chunks(monkeypatch):
-    import sse.search
-    monkeypatch.setattr(sse.search, "CHUNK", 100)
+def test_torch_search_matches_brute_force():
     rng = np.random.default_rng(1)
     database = rng.normal(size=(1050, 8)).astype(np.float32)
     queries = rng.normal(size=(6, 8)).astype(np.float32)

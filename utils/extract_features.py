@@ -45,7 +45,6 @@ def build_parser() -> cli.Parser:
 def main(argv=None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
-    cli.check_shards(parser, args)
     if args.precision != "fp32" and args.frontend != "wav2vec2":
         parser.error(f"--precision {args.precision} applies to wav2vec2; {args.frontend} features are computed in fp32")
     cli.setup_logging(args)

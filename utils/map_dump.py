@@ -29,8 +29,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
 
 from sse import cli  # noqa: E402
-from sse.dumps import l2_normalize, write_dump  # noqa: E402
+from sse.dumps import write_dump  # noqa: E402
 from sse.formats import read_segments  # noqa: E402
+from sse.search import normalize  # noqa: E402
 
 
 def build_parser() -> cli.Parser:
@@ -82,7 +83,7 @@ def main(argv=None) -> None:
 
     if args.task == "dump":
         if args.normalize:
-            embeddings = l2_normalize(embeddings)
+            embeddings = normalize(embeddings)
         write_dump(args.output, embeddings, segments,
                    model_path=resolve_checkpoint(args.path_sse) if args.path_sse else None,
                    baseline=args.baseline, frontend=frontend.describe(), segment_list=args.path_segments,

@@ -66,7 +66,6 @@ def build_parser() -> cli.Parser:
 def main(argv=None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
-    cli.check_shards(parser, args)
     cli.setup_logging(args)
     if args.work_dir is None:
         cli.check_output(f"{args.output}.work", "dir", "--work_dir")

@@ -76,7 +76,6 @@ def build_parser() -> cli.Parser:
 def parse_args(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    cli.check_shards(parser, args)
     return args
 
 
