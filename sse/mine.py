@@ -149,6 +149,8 @@ def embed_shards(segments: Sequence[Segment], shards: Sequence[int], work_dir: P
     loaded = load_encoder(checkpoint, device)
     store = FeatureStore(features)
     store.require_frontend(loaded.frontend, f"the model {loaded.path}")
+    for segment in segments:  # a segment the store lacks is refused before any state is written
+        store.locate(segment.wav, segment.start, segment.end)
     work_dir.mkdir(parents=True, exist_ok=True)
     claim_work_dir(work_dir, manifest, write=True)
     for shard in todo:

@@ -199,6 +199,15 @@ def test_mine_pairs_with_a_broken_model_leaves_nothing_that_refuses_the_fixed_re
     assert (tmp_path / "pairs").stat().st_size > 0
 
 
+def test_mine_pairs_with_a_segment_the_store_lacks_leaves_no_work_folder(store, word_corpus, tmp_path):
+    segments = read_segment_list(word_corpus.segments)
+    write_segment_list(tmp_path / "segments", [*segments, segments[0]._replace(wav="elsewhere.wav")])
+    args = ["--path_segments", tmp_path / "segments", "--features", store / "features", "--path_sse",
+            store / "model.pt", "--output", tmp_path / "pairs", "--device", "cpu", "--pca_dim", "8"]
+    assert_one_error(run_inprocess("mine_pairs.py", *args), "no features for file elsewhere.wav")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["segments"]
+
+
 # --------------------------------------------------------------------------- class 2: mining work files
 
 def test_damaged_mining_work_files_are_redone_and_changed_settings_refused(store, word_corpus, tmp_path, caplog):
