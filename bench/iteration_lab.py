@@ -12,12 +12,15 @@ results table (``--table``), so an ablation is a few commands:
     python bench/iteration_lab.py $C --oracle $EXP/corpus/tokens --name oracle-words
     python bench/iteration_lab.py $C --oracle $EXP/corpus/tokens --oracle_grid --name oracle-grid
     python bench/iteration_lab.py $C --augment_share 1 --name stage-1-only
+    python bench/iteration_lab.py $C --pairs $EXP/iter1/pairs --stretch_pairs 4 --name mined-stretched
 
 Pair sources: a pair list (``--pairs``), or oracle pairs made from labelled tokens
 (``--oracle``; ``sse/oracle.py``), as whole tokens or as the grid segments that best cover them
 (``--oracle_grid``), sized and shaped like a mined list (``--like``). ``--augment_share`` puts
 stage-1 augmentation pairs (time-stretched spans, computed on the fly) into every batch, and
-``--init`` starts from a checkpoint instead of a fresh model. It is not a test: it prints.
+``--init`` starts from a checkpoint instead of a fresh model; ``--stretch_pairs N`` reads each
+side of a mined pair from N time-stretched versions of its VAD (the store ``iteration.sh`` builds
+with ``SSE_STRETCH_PAIRS=N``, made here if missing). It is not a test: it prints.
 """
 from __future__ import annotations
 
@@ -32,17 +35,25 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sse.defaults import FRAME_RATE, LEARNING_RATE  # noqa: E402
-from sse.embed import embed_frames, frames_from_store, pad_frames  # noqa: E402
+from sse.defaults import LEARNING_RATE  # noqa: E402
+from sse.embed import embed_frames, frames_from_store  # noqa: E402
 from sse.features import FeatureStore  # noqa: E402
 from sse.formats import read_pair_list, read_segment_list, read_vad_list  # noqa: E402
-from sse.frontend import build_frontend  # noqa: E402
+from sse.frontend import build_frontend, frontend_from_description  # noqa: E402
 from sse.loss import nt_xent  # noqa: E402
 from sse.metrics import mean_average_precision  # noqa: E402
 from sse.model import EncoderConfig, ProjectionHead, SSEEncoder  # noqa: E402
 from sse.oracle import label_grid_segments, oracle_pairs  # noqa: E402
 from sse.plugin.model import SSEModel  # noqa: E402
-from sse.sampling import AugmentationSampler, AugmentationSettings, PairSampler, batch_rng  # noqa: E402
+from sse.plugin.tasks import frames_sample  # noqa: E402
+from sse.sampling import (  # noqa: E402
+    AugmentationSampler,
+    AugmentationSettings,
+    PairSampler,
+    StretchedPairSampler,
+    batch_rng,
+)
+from sse.stretch_store import StretchStore, build_stretch_store  # noqa: E402
 
 
 def parse() -> argparse.Namespace:
@@ -69,7 +80,8 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--max_batch_duration", type=float, default=10.0)
     parser.add_argument("--stretch_pairs", type=int, default=0,
                         help="read each side of a pair from one of N time-stretched versions of its VAD "
-                             "(tempo factor drawn as in stage 1; frames computed once, kept in memory)")
+                             "(sse/stretch_store.py; computed once into EXP/features/TAG/train-stretchedN, "
+                             "the store iteration.sh uses with SSE_STRETCH_PAIRS=N)")
     parser.add_argument("--init", help="checkpoint to start from (default: a fresh model)")
     parser.add_argument("--updates", type=int, default=240)
     parser.add_argument("--eval_every", type=int, default=40)
@@ -101,32 +113,12 @@ def pairs_of(args, segments) -> list | None:
     return oracle_pairs(candidates, count, share, args.wrong_share, seed=args.seed)
 
 
-def stretched_vads(args, store, segments) -> dict:
-    """{(wav, vad start): [(factor, frames), ...]}: N stretched versions of every training VAD."""
-    from sse.audio import read_audio  # noqa: PLC0415
-    from sse.augment import augment  # noqa: PLC0415
-
-    frontend = build_frontend(store.frontend["name"], cmvn=store.frontend.get("cmvn"))
-    rng = np.random.default_rng(args.seed)
-    versions = {}
-    for vad in sorted({s.vad for s in segments}):
-        samples = read_audio(Path(args.corpus) / vad.wav, vad.start, vad.end)
-        factors = rng.uniform(0.5, 1.8, args.stretch_pairs)
-        versions[vad.wav, vad.start] = [(f, frontend.normalize(frontend(augment(samples, f, rng))).numpy())
-                                        for f in factors]
-    print(f"stretched {len(versions)} VADs x {args.stretch_pairs}", flush=True)
-    return versions
-
-
-def stretched_frames(versions: dict, span, rng) -> np.ndarray:
-    """Frames of a pair side read from a random stretched version of its VAD (as stage 1 crops)."""
-    wav, start, end = span
-    vad_start = max((s for w, s in versions if w == wav and s <= start + 1e-6), default=None)
-    factor, frames = versions[wav, vad_start][rng.integers(len(versions[wav, vad_start]))]
-    first = int(round((start - vad_start) / factor * FRAME_RATE))
-    last = max(first + 1, int(round((end - vad_start) / factor * FRAME_RATE)))
-    last = min(last, len(frames))
-    return frames[min(first, last - 1):last]
+def stretch_sampler(args, store, pairs, count) -> StretchedPairSampler:
+    """Mined pairs read from N stretched versions of their VADs, as iteration.sh reads them."""
+    directory = Path(args.exp) / "features" / args.frontend_tag / f"train-stretched{args.stretch_pairs}"
+    frontend = frontend_from_description(store.frontend)
+    build_stretch_store(store, args.corpus, directory, frontend, args.stretch_pairs, num_workers=0)
+    return StretchedPairSampler(pairs, StretchStore(directory, store), count)
 
 
 def main() -> None:
@@ -145,14 +137,16 @@ def main() -> None:
     pairs = pairs_of(args, segments)
     augment_pairs = int(round(args.augment_share * args.pairs_per_batch))
     mined_pairs = args.pairs_per_batch - augment_pairs
-    sampler = PairSampler(pairs, mined_pairs) if pairs and mined_pairs else None
+    sampler = None
+    if pairs and mined_pairs:
+        sampler = (stretch_sampler(args, train_store, pairs, mined_pairs) if args.stretch_pairs
+                   else PairSampler(pairs, mined_pairs))
+    pair_sampler = sampler.pairs if isinstance(sampler, StretchedPairSampler) else sampler
     augmenter = frontend = None
     if augment_pairs:
         frontend = build_frontend(train_store.frontend["name"], cmvn=train_store.frontend.get("cmvn"))
         settings = AugmentationSettings(pairs_per_batch=augment_pairs, max_batch_duration=args.max_batch_duration)
         augmenter = AugmentationSampler(read_vad_list(args.vads or Path(args.corpus) / "vads"), args.corpus, settings)
-
-    stretched = stretched_vads(args, train_store, segments) if args.stretch_pairs else None
 
     encoder = SSEEncoder(EncoderConfig(input_dim=int(train_store.frontend["dim"])))
     projection = ProjectionHead(encoder.output_dim)
@@ -179,10 +173,11 @@ def main() -> None:
         firsts, seconds = [], []
         if sampler:
             drawn = sampler.draw(rng)
-            read = train_store.frames if stretched is None else (lambda *span: stretched_frames(stretched, span, rng))
-            frames, lengths = pad_frames([read(*span) for pair in drawn for span in pair])
-            out = model(frames, lengths)
-            firsts.append(out[0::2]), seconds.append(out[1::2])
+            if not args.stretch_pairs:
+                drawn = [(train_store.frames(*first), train_store.frames(*second)) for first, second in drawn]
+            out = model(**frames_sample(drawn)["net_input"])  # first sides, then second sides
+            half = len(out) // 2
+            firsts.append(out[:half]), seconds.append(out[half:])
         if augmenter:
             batch = augmenter.draw(rng)  # the model crops the stretched waves' frames, as in stage 1
             out = model(waves=list(batch.waves), spans=torch.from_numpy(batch.spans))
@@ -200,7 +195,7 @@ def main() -> None:
     best_update, best = max(curve, key=lambda point: point[1])
     line = {"name": args.name, "best": round(best, 4), "at": best_update, "last": round(curve[-1][1], 4),
             "curve": " ".join(f"{u}:{m:.4f}" for u, m in curve),
-            "pairs": len(sampler.pairs) if sampler else 0, "seconds": round(time.time() - started)}
+            "pairs": len(pair_sampler.pairs) if sampler else 0, "seconds": round(time.time() - started)}
     print(json.dumps(line), flush=True)
     Path(args.table).parent.mkdir(parents=True, exist_ok=True)
     with open(args.table, "a") as table:

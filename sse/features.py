@@ -40,7 +40,7 @@ from .files import atomic_open, remove_leftover_parts
 from .formats import VAD_TOLERANCE, Vad, format_time
 from .frontend import Frontend, canonical_description, resolve_cmvn
 from .progress import tqdm
-from .sharding import shard_slice
+from .sharding import piece_name, shard_slice
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def vad_frames_of_pieces(frontend: Frontend, pieces: list[PieceAudio], frames: l
 # --------------------------------------------------------------------------- the store
 
 def shard_name(shard: int, nshards: int) -> str:
-    return f"shard-{shard:05d}-of-{nshards:05d}"
+    return piece_name("shard", shard, nshards)
 
 
 def vad_list_fingerprint(vads: Iterable[Vad]) -> str:
@@ -299,25 +299,27 @@ def vad_group(frontend: Frontend) -> int:
     return 64 if torch.device(frontend.device).type == "cuda" else 1
 
 
+def in_groups(items: Iterable, size: int) -> Iterator[list]:
+    """Consecutive lists of ``size`` items (the last one shorter)."""
+    buffer: list = []
+    for item in items:
+        buffer.append(item)
+        if len(buffer) >= size:
+            yield buffer
+            buffer = []
+    if buffer:
+        yield buffer
+
+
 def _frames_by_vad(frontend: Frontend, loader, group: int) -> Iterator:
     """(vad, pieces, frames of each piece) of every VAD the loader yields, in order, ``group``
     VADs at a time through ``frontend.batch`` (which batches pieces of equal length)."""
-    buffer: list = []
-
-    def flush():
+    for buffer in in_groups(loader, group):
         frames = frontend.batch([piece.samples for _, pieces in buffer for piece in pieces])
         at = 0
         for vad, pieces in buffer:
             yield vad, pieces, frames[at:at + len(pieces)]
             at += len(pieces)
-        buffer.clear()
-
-    for item in loader:
-        buffer.append(item)
-        if len(buffer) >= group:
-            yield from flush()
-    if buffer:
-        yield from flush()
 
 
 class _DamagedShard(Exception):
@@ -327,7 +329,13 @@ class _DamagedShard(Exception):
 def _read_shard(directory: Path, shard: int, nshards: int) -> tuple[np.ndarray, list]:
     """A finished shard's frames (memory-mapped) and index entries, checked against each other;
     :class:`_DamagedShard` if they are missing, damaged or disagree."""
-    name = shard_name(shard, nshards)
+    return read_frames_and_index(directory, shard_name(shard, nshards), INDEX_FIELDS)
+
+
+def read_frames_and_index(directory: Path, name: str, fields: tuple) -> tuple[np.ndarray, list]:
+    """``NAME.npy`` (float16 frames, memory-mapped) and the entries of ``NAME.index`` (one line an
+    entry, ``fields``: (name, type) of each field, the last two the first frame and the count),
+    checked against each other; :class:`_DamagedShard` if they are missing, damaged or disagree."""
     try:
         frames = np.load(directory / f"{name}.npy", mmap_mode="r")
     except FileNotFoundError:
@@ -337,10 +345,10 @@ def _read_shard(directory: Path, shard: int, nshards: int) -> tuple[np.ndarray, 
     if frames.ndim != 2 or frames.dtype != np.float16:
         raise _DamagedShard(f"{name}.npy is not a float16 frame matrix")
     try:
-        entries = _parse_index(directory / f"{name}.index")
+        entries = parse_index(directory / f"{name}.index", fields)
     except (FormatError, OSError) as error:
         raise _DamagedShard(str(error)) from None
-    end = max((entry[4] + entry[5] for entry in entries), default=0)
+    end = max((entry[-2] + entry[-1] for entry in entries), default=0)
     if end != len(frames):
         raise _DamagedShard(f"{name}.index covers {end} frames but {name}.npy holds {len(frames)}")
     return frames, entries
@@ -445,20 +453,25 @@ class FeatureStore:
         return self.arrays[entry.shard][entry.offset + first:entry.offset + last]
 
 
-def _parse_index(path: Path) -> list[tuple[str, str, float, float, int, int]]:
-    """The entries of a shard's ``.index``: (wav, speaker, vad start, vad end, first frame, count)."""
+#: The fields of a shard's ``.index`` line, and how each is read.
+INDEX_FIELDS = (("wav", sys.intern), ("speaker", sys.intern), ("vad start", float), ("vad end", float),
+                ("first frame", int), ("count", int))
+
+
+def parse_index(path: Path, fields: tuple = INDEX_FIELDS) -> list[tuple]:
+    """The entries of an ``.index`` file, one tuple a line, read field by field as ``fields`` says
+    (a shard's: wav, speaker, vad start, vad end, first frame, count)."""
     entries = []
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
-            fields = line.split()
+            values = line.split()
             try:
-                if len(fields) != 6:
+                if len(values) != len(fields):
                     raise ValueError
-                entry = (sys.intern(fields[0]), sys.intern(fields[1]), float(fields[2]), float(fields[3]),
-                         int(fields[4]), int(fields[5]))
+                entry = tuple(read(value) for (_, read), value in zip(fields, values))
             except ValueError:
-                raise FormatError(path, number, "expected 6 fields (<wav> <speaker> <vad start> "
-                                                "<vad end> <first frame> <count>)") from None
+                raise FormatError(path, number, f"expected {len(fields)} fields "
+                                                f"({' '.join(f'<{name}>' for name, _ in fields)})") from None
             entries.append(entry)
     return entries
 

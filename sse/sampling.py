@@ -7,13 +7,13 @@ the interrupted one would have seen.
 * :class:`AugmentationSampler` (stage 1): one speaker per batch, up to 20 of its VADs, each
   time-stretched twice; a pair is one span read from both stretched versions.
 * :class:`PairSampler` (stage 2): random pairs of a mined pair list, same-file pairs excluded;
-  :class:`StretchedPairSampler` stretches each side of them, as stage 1 does (an option).
+  :class:`StretchedPairSampler` reads each side of them from a precomputed time-stretched
+  version of its VAD, as stage 1 stretches its pairs (an option).
 * :class:`LabelSampler` (stage 3, weakly supervised): a label drawn in proportion to its count,
   then two distinct tokens of it, as many times as the batch has pairs.
 """
 from __future__ import annotations
 
-import bisect
 import os
 from collections import defaultdict
 from dataclasses import dataclass
@@ -156,64 +156,25 @@ class PairSampler:
 
 class StretchedPairSampler:
     """Stage 2 batches whose mined pairs are time-stretched, as stage 1 stretches its pairs
-    (not in the paper; ``iteration.sh`` with ``SSE_STRETCH_PAIRS=1``, docs/iteration.md).
+    (not in the paper; ``iteration.sh`` with ``SSE_STRETCH_PAIRS=N``, docs/iteration.md).
 
     A segment's nearest neighbour is the positive the mining model already agrees with most, so
     a fresh model learns little from mined pairs as they are. Here each side of a drawn pair is
-    read with up to ``context`` seconds of its VAD around it, stretched by its own tempo factor
-    (uniform in ``[min_stretch, max_stretch]``, pitch kept), and its frames are those of the
-    stretched audio: the front-end runs on the fly, in the model, as in stage 1. Pairs come from
-    :class:`PairSampler` (same-file pairs excluded); every side must lie inside a VAD of ``vads``.
+    read from one of the ``store.versions`` time-stretched versions of its VAD, drawn
+    independently for each side (``store``: a :class:`sse.stretch_store.StretchStore`, whose
+    frames were computed once). Pairs come from :class:`PairSampler` (same-file pairs excluded).
     """
 
-    def __init__(self, pairs: Sequence[Pair], vads: Sequence[Vad], corpus_root: str | os.PathLike,
-                 pairs_per_batch: int = STAGES["iteration"].pairs_per_batch, min_stretch: float = 0.5,
-                 max_stretch: float = 1.8, context: float = 1.0, frame_rate: int = FRAME_RATE) -> None:
+    def __init__(self, pairs: Sequence[Pair], store, pairs_per_batch: int = STAGES["iteration"].pairs_per_batch) -> None:
         self.pairs = PairSampler(pairs, pairs_per_batch)
-        self.corpus_root = Path(corpus_root)
-        self.min_stretch, self.max_stretch, self.context, self.frame_rate = min_stretch, max_stretch, context, frame_rate
-        self.vads: dict[str, list[Vad]] = defaultdict(list)
-        for vad in vads:
-            self.vads[vad.wav].append(vad)
-        for file_vads in self.vads.values():
-            file_vads.sort(key=lambda vad: vad.start)
-        self.starts = {wav: [vad.start for vad in file_vads] for wav, file_vads in self.vads.items()}
-        for pair in self.pairs.pairs:
-            for span in pair:
-                self.vad_of(span)  # fail at start, not mid-epoch
+        self.store = store
 
-    def vad_of(self, span: Span) -> Vad:
-        """The VAD holding ``span``."""
-        file_vads = self.vads.get(span.wav, [])
-        index = bisect.bisect_right(self.starts.get(span.wav, []), span.start + 1e-6) - 1
-        if index < 0 or file_vads[index].end < span.end - 1e-6:
-            raise UserError(f"pair side {span.wav} [{span.start}, {span.end}] lies in no VAD of the VAD list; "
-                            f"stretching pairs needs the VAD list the segments were made from")
-        return file_vads[index]
-
-    def draw(self, rng: np.random.Generator) -> AugmentedBatch:
+    def draw(self, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The frames of both sides of every drawn pair."""
         drawn = self.pairs.draw(rng)
-        waves, factors = [], []
-        spans = np.zeros((len(drawn), 2, 3), dtype=np.int64)
-        for row, pair in enumerate(drawn):
-            for side, span in enumerate(pair):
-                vad = self.vad_of(span)
-                start, end = max(vad.start, span.start - self.context), min(vad.end, span.end + self.context)
-                factor = rng.uniform(self.min_stretch, self.max_stretch)
-                waves.append(augment(read_audio(self.corpus_root / span.wav, start, end), factor, rng))
-                factors.append(factor)
-                first = int(round((span.start - start) / factor * self.frame_rate))
-                last = max(first + 1, int(round((span.end - start) / factor * self.frame_rate)))
-                spans[row, side] = (len(waves) - 1, first, last)
-        return AugmentedBatch(waves, spans, factors)
-
-
-def join_augmented(first: AugmentedBatch, second: AugmentedBatch) -> AugmentedBatch:
-    """One batch holding the pairs of both (the second's wave indices shifted)."""
-    shifted = second.spans.copy()
-    shifted[:, :, 0] += len(first.waves)
-    return AugmentedBatch(first.waves + second.waves, np.concatenate([first.spans, shifted]),
-                          first.factors + second.factors)
+        versions = rng.integers(self.store.versions, size=(len(drawn), 2))
+        return [tuple(self.store.frames(*span, int(version)) for span, version in zip(pair, chosen))
+                for pair, chosen in zip(drawn, versions)]
 
 
 class LabelBatch(NamedTuple):

@@ -9,12 +9,9 @@ from sse.formats import Pair, Segment, Vad
 from sse.sampling import (
     AugmentationSampler,
     AugmentationSettings,
-    AugmentedBatch,
     LabelSampler,
     PairSampler,
-    StretchedPairSampler,
     batch_rng,
-    join_augmented,
     split_heldout,
 )
 
@@ -122,49 +119,3 @@ def test_batch_rng_and_heldout_split_are_deterministic():
     kept, heldout = split_heldout(list(range(1000)), 0.1, seed=5)
     assert sorted(kept + heldout) == list(range(1000)) and 60 < len(heldout) < 140
     assert split_heldout(list(range(1000)), 0.1, seed=5) == (kept, heldout)
-
-
-def burst_file(path, burst_at: float, rate: int = 16000, seconds: float = 3.0) -> None:
-    """Silence (low noise) with a 0.2 s tone burst starting at ``burst_at``."""
-    rng = np.random.default_rng(0)
-    audio = rng.normal(0, 1e-4, int(seconds * rate)).astype(np.float32)
-    first = int(burst_at * rate)
-    audio[first:first + int(0.2 * rate)] += 0.5 * np.sin(np.arange(int(0.2 * rate)) * 0.3).astype(np.float32)
-    soundfile.write(path, audio, rate)
-
-
-def test_stretched_pairs_read_each_side_from_its_own_stretched_audio(tmp_path):
-    burst_file(tmp_path / "a.wav", 1.0)
-    burst_file(tmp_path / "b.wav", 2.0)
-    vads = [Vad("a.wav", "ann", 0.1, 2.9), Vad("b.wav", "bob", 0.2, 2.9)]
-    pairs = [Pair("a.wav", "ann", 1.0, 1.2, "b.wav", "bob", 2.0, 2.2, 0.9)]
-    sampler = StretchedPairSampler(pairs, vads, tmp_path, pairs_per_batch=1, context=0.5)
-    for index in range(5):
-        batch = sampler.draw(batch_rng(0, 1, index))
-        assert len(batch.waves) == 2 and batch.spans.shape == (1, 2, 3)
-        for side in range(2):
-            wave, first, last = batch.spans[0, side]
-            samples = batch.waves[wave]
-            # The window is the side with 0.5 s around it (inside the VAD), stretched by its factor.
-            assert len(samples) == pytest.approx(1.2 * 16000 / batch.factors[wave], rel=0.02)
-            energy = samples ** 2
-            inside = energy[first * 320:last * 320].sum()  # 50 frames a second: 320 samples a frame
-            assert inside > 0.9 * energy.sum()  # the burst, wherever the stretch moved it
-        assert batch.factors[0] != batch.factors[1]  # each side its own tempo
-
-
-def test_stretched_pairs_need_the_vads_of_their_sides(tmp_path):
-    burst_file(tmp_path / "a.wav", 1.0)
-    pairs = [Pair("a.wav", "ann", 1.0, 1.2, "b.wav", "bob", 2.0, 2.2, 0.9)]
-    with pytest.raises(UserError, match="lies in no VAD"):
-        StretchedPairSampler(pairs, [Vad("a.wav", "ann", 0.1, 2.9)], tmp_path)
-
-
-def test_joined_batches_keep_each_pair_on_its_own_waves():
-    first = AugmentedBatch(["w0", "w1"], np.array([[[0, 1, 5], [1, 2, 6]]]), [1.0, 1.1])
-    second = AugmentedBatch(["v0", "v1", "v2"], np.array([[[0, 0, 4], [2, 3, 9]], [[1, 1, 2], [0, 5, 7]]]),
-                            [0.9, 1.2, 1.3])
-    joined = join_augmented(first, second)
-    assert joined.waves == ["w0", "w1", "v0", "v1", "v2"] and joined.factors == [1.0, 1.1, 0.9, 1.2, 1.3]
-    np.testing.assert_array_equal(joined.spans[:, :, 0], [[0, 1], [2, 4], [3, 2]])
-    np.testing.assert_array_equal(joined.spans[:, :, 1:], np.concatenate([first.spans, second.spans])[:, :, 1:])

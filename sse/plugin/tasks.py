@@ -2,7 +2,8 @@
 
 * ``sse_augment`` (stage 1, ``launch_init.sh``): pairs from time-stretch augmentation, frames
   from the frozen front-end computed on the fly.
-* ``sse_pairs`` (stage 2, ``iteration.sh``): a mined pair list, frames from the feature store.
+* ``sse_pairs`` (stage 2, ``iteration.sh``): a mined pair list, frames from the feature store (or,
+  with ``--stretched-features``, from time-stretched versions of the VADs, computed once).
 * ``sse_gold`` (weakly supervised, ``launch_gold.sh``): labelled segments, frames from the store.
 
 One dataset item is one whole batch of positive pairs (so run with ``--batch-size 1``), drawn
@@ -58,9 +59,9 @@ from ..sampling import (
     PairSampler,
     StretchedPairSampler,
     batch_rng,
-    join_augmented,
     split_heldout,
 )
+from ..stretch_store import StretchStore
 
 logger = logging.getLogger(__name__)
 
@@ -347,10 +348,7 @@ class StoreTask(SSETask):
         self.frontend_description = dict(self.store.frontend)
 
     def _collate(self, pairs) -> dict:
-        spans = [first for first, _ in pairs] + [second for _, second in pairs]
-        frames, lengths = pad_frames([self.store.frames(*span) for span in spans])
-        return {"net_input": {"frames": frames, "lengths": lengths}, "nsentences": len(pairs),
-                "ntokens": len(pairs), "id": torch.zeros(1, dtype=torch.long)}
+        return frames_sample([(self.store.frames(*first), self.store.frames(*second)) for first, second in pairs])
 
     def _check_spans(self, spans) -> None:
         """Fail at start, not mid-epoch, if the store lacks a segment the sampler may draw."""
@@ -364,15 +362,14 @@ class PairsTaskConfig(StoreTaskConfig):
     augment_share: float = field(default=0.0, metadata={
         "help": "share of each batch's pairs drawn as stage-1 augmentation pairs (time-stretched spans of "
                 "--vads, frames computed on the fly with the store's front-end); 0: mined pairs only"})
-    stretch_pairs: bool = field(default=False, metadata={
-        "help": "time-stretch both sides of every mined pair, as stage 1 stretches its pairs (the sides are "
-                "read with up to 1 s of their VAD around them; frames on the fly; needs --vads)"})
-    vads: str = field(default="", metadata={"help": "training VAD list, for --augment-share and --stretch-pairs"})
+    stretched_features: str = field(default="", metadata={
+        "help": "store of time-stretched frames of the training VADs (utils/stretch_features.py): each side of "
+                "every mined pair is read from a random stretched version of its VAD; empty: unstretched"})
+    vads: str = field(default="", metadata={"help": "training VAD list, for --augment-share"})
     max_batch_duration: float = field(default=_STAGE1.max_batch_duration, metadata={
         "help": "augmentation pairs: stop adding VADs past this many seconds"})
     path_ssl: str = field(default="", metadata={
-        "help": "wav2vec 2.0 checkpoint for --augment-share and --stretch-pairs (default: the one the store "
-                "recorded)"})
+        "help": "wav2vec 2.0 checkpoint for --augment-share (default: the one the store recorded)"})
 
 
 @register_task("sse_pairs", dataclass=PairsTaskConfig)
@@ -391,38 +388,41 @@ class PairsTask(StoreTask):
         self.heldout_sampler = PairSampler(heldout, mined) if heldout else None
         self._check_spans(span for pair in self.sampler.pairs for span in pair)
         self.augmenter = self.stretcher = None
-        if augmented or cfg.stretch_pairs:
+        if cfg.stretched_features:
+            stretched = StretchStore(cfg.stretched_features, self.store)
+            self.stretcher = StretchedPairSampler(train, stretched, mined)
+        if augmented:
             if not cfg.vads:
-                raise UserError("--augment-share and --stretch-pairs need --vads (the training VAD list)")
+                raise UserError("--augment-share needs --vads (the training VAD list)")
             device = "cuda" if torch.cuda.is_available() else "cpu"
             self.live_frontend = frontend_from_description(self.frontend_description, device, cfg.path_ssl or None)
-            vads = read_vad_list(cfg.vads)
-            if augmented:
-                settings = AugmentationSettings(pairs_per_batch=augmented, max_batch_duration=cfg.max_batch_duration,
-                                                frame_rate=self.live_frontend.frame_rate)
-                self.augmenter = AugmentationSampler(vads, cfg.data, settings)
-            if cfg.stretch_pairs:
-                self.stretcher = StretchedPairSampler(train, vads, cfg.data, mined,
-                                                      frame_rate=self.live_frontend.frame_rate)
+            settings = AugmentationSettings(pairs_per_batch=augmented, max_batch_duration=cfg.max_batch_duration,
+                                            frame_rate=self.live_frontend.frame_rate)
+            self.augmenter = AugmentationSampler(read_vad_list(cfg.vads), cfg.data, settings)
+        stretch = (f" (each side read from one of {self.stretcher.store.versions} time-stretched versions of its "
+                   f"VAD)" if self.stretcher else "")
         logger.info("stage 2: %d pairs across files (%d same-file pairs not trained on); a batch holds %d "
                     "mined pairs%s and %d augmentation pairs", len(self.sampler.pairs),
-                    self.sampler.dropped_same_file, mined, " (both sides time-stretched)" if cfg.stretch_pairs else "",
-                    augmented)
+                    self.sampler.dropped_same_file, mined, stretch, augmented)
 
     def train_batch(self, rng: np.random.Generator) -> dict:
-        if self.stretcher is not None:  # every pair as waves and spans
-            batch = self.stretcher.draw(rng)
-            if self.augmenter is not None:
-                batch = join_augmented(batch, self.augmenter.draw(rng))
-            return waves_sample(batch)
-        mined = self.sampler.draw(rng)
-        sample = self._collate(mined)
+        if self.stretcher is not None:
+            sample = frames_sample(self.stretcher.draw(rng))
+        else:
+            sample = self._collate(self.sampler.draw(rng))
         if self.augmenter is not None:  # the model joins them to the mined pairs (SSEModel.forward)
             augmented = waves_sample(self.augmenter.draw(rng))
             sample["net_input"].update(augmented["net_input"])
-            count = len(mined) + augmented["nsentences"]
+            count = sample["nsentences"] + augmented["nsentences"]
             sample.update(nsentences=count, ntokens=count)
         return sample
+
+
+def frames_sample(pairs) -> dict:
+    """A fairseq sample of pairs given as the frames of their two sides."""
+    frames, lengths = pad_frames([first for first, _ in pairs] + [second for _, second in pairs])
+    return {"net_input": {"frames": frames, "lengths": lengths}, "nsentences": len(pairs),
+            "ntokens": len(pairs), "id": torch.zeros(1, dtype=torch.long)}
 
 
 @dataclass

@@ -85,16 +85,21 @@ def test_the_three_scripts_train_mine_and_score(slice_lists, tmp_path):
     assert 0 < benchmark_map(slice_lists, iter1) <= 1
     # Run again on its own output: the next iteration, in its own folder; with the options this
     # time: it starts from iteration 1's model, half of each batch are augmentation pairs, and
-    # the mined half is time-stretched.
-    options = dict(SSE_MAX_EPOCH="1", SSE_AUGMENT_SHARE="0.5", SSE_WARM_START="1", SSE_STRETCH_PAIRS="1",
+    # the mined half is read from 2 time-stretched versions of every VAD, computed once.
+    options = dict(SSE_MAX_EPOCH="1", SSE_AUGMENT_SHARE="0.5", SSE_WARM_START="1", SSE_STRETCH_PAIRS="2",
                    SSE_MINE_ARGS="--score margin")
     second = run_recipe("iteration.sh", LS, iter1, env=dict(env, **options))
     assert "(of the margin score)" in second.stdout + second.stderr  # the mining options reached mining
     log = (tmp_path / "iter2" / "train.log").read_text()
     assert f"loading pretrained model from {iter1 / 'checkpoint_best.pt'}" in log
-    assert "a batch holds 8 mined pairs (both sides time-stretched) and 8 augmentation pairs" in log
+    assert ("a batch holds 8 mined pairs (each side read from one of 2 time-stretched versions of its VAD) and "
+            "8 augmentation pairs") in log
+    stretched = tmp_path / "features" / "mfcc" / "train-stretched2"
+    assert sorted(p.name for p in stretched.glob("version-*.index")) == ["version-00000-of-00002.index",
+                                                                          "version-00001-of-00002.index"]
     # Mining and training options are part of the stage's stamp: other ones are refused, never reused.
-    for changed in ({"SSE_MINE_ARGS": ""}, {"SSE_AUGMENT_SHARE": "0.25"}, {"SSE_STRETCH_PAIRS": "0"}):
+    for changed in ({"SSE_MINE_ARGS": ""}, {"SSE_AUGMENT_SHARE": "0.25"}, {"SSE_STRETCH_PAIRS": "3"},
+                    {"SSE_STRETCH_PAIRS": "0"}):
         refused = subprocess.run(["bash", str(REPO / "iteration.sh"), str(LS), str(iter1)], cwd=REPO, text=True,
                                  capture_output=True, env=dict(env, **{**options, **changed}))
         assert refused.returncode == 2 and next(iter(changed)).lower().replace("sse_", "") in refused.stderr, \
@@ -162,3 +167,14 @@ def test_scripts_refuse_bad_arguments(tmp_path):
         result = subprocess.run(["bash", str(REPO / script), *map(str, args)], cwd=REPO, capture_output=True,
                                 text=True, env=dict(os.environ, SSE_DEVICE="cpu", SSE_EXP=str(tmp_path)))
         assert result.returncode == 2 and message in result.stderr, (script, result.stderr)
+    # A number of stretched versions is checked before any work (mining, stretching).
+    checkpoint = tmp_path / "init" / "checkpoint_best.pt"
+    checkpoint.parent.mkdir()
+    checkpoint.write_bytes(b"")
+    for value in ("yes", "-1", "1.5"):
+        result = subprocess.run(["bash", str(REPO / "iteration.sh"), str(LS), str(checkpoint)], cwd=REPO,
+                                capture_output=True, text=True,
+                                env=dict(os.environ, SSE_DEVICE="cpu", SSE_EXP=str(tmp_path), SSE_FRONTEND="mfcc",
+                                         SSE_STRETCH_PAIRS=value))
+        assert result.returncode == 2 and "is not a number of stretched versions" in result.stderr, result.stderr
+        assert not (tmp_path / "iter1").exists() and not (tmp_path / "features").exists()
