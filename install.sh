@@ -2,8 +2,9 @@
 # Installs the toolkit and everything it needs into the current Python environment.
 #
 #   bash install.sh         torch, fairseq, faiss, the sse package and its dependencies
-#   bash install.sh --dev   also the test tools, pocketsphinx, and the Debian packages that the
-#                           tests and the demo-corpus generator use (espeak-ng, flite, festival)
+#   bash install.sh --dev   also the test tools, pocketsphinx, the ZeroSpeech term-discovery scorer,
+#                           and the Debian packages that the tests and the demo-corpus generator use
+#                           (espeak-ng, flite, festival; chromium for the discovery page's test)
 #
 # Safe to run again: what is already installed is left alone.
 # TORCH_SPEC chooses the torch to install when none is present (default torch==2.13.0).
@@ -38,7 +39,7 @@ if [ "$dev" = 1 ] && command -v apt-get >/dev/null; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
     espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts \
-    pocketsphinx-testdata >/dev/null
+    pocketsphinx-testdata chromium >/dev/null
 fi
 
 # torch first: a resolver step that finds no torch would pull the large CUDA build.
@@ -64,7 +65,7 @@ if ! "$PY" -c "import faiss" 2>/dev/null; then
 fi
 
 echo "== sse"
-if [ "$dev" = 1 ]; then pip_install -e ".[dev,align]"; else pip_install -e .; fi
+if [ "$dev" = 1 ]; then pip_install -e ".[dev,align,tde]"; else pip_install -e .; fi
 check='import sse, fairseq, faiss, torch; print("sse", sse.__version__, "| torch", torch.__version__, "| fairseq", fairseq.__version__, "| cuda", torch.cuda.is_available())'
 if ! report=$("$PY" -c "$check" 2>/tmp/sse_install_check.$$); then
   cat /tmp/sse_install_check.$$ >&2; rm -f /tmp/sse_install_check.$$; exit 1

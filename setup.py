@@ -42,6 +42,9 @@ setup(
         "dev": ["pytest", "scikit-learn", "onnx", "onnxscript", "ruff"],
         "export": ["onnx", "onnxscript"],
         "align": ["pocketsphinx>=5"],
+        # Spoken term discovery scoring (utils/score_terms.py): the ZeroSpeech 2017 tool imports
+        # pandas without declaring it (docs/term_discovery.md).
+        "tde": ["zerospeech-tde==2.0.3", "pandas"],
         "pyannote": ["pyannote.audio"],
     },
 )

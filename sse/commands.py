@@ -26,6 +26,8 @@ COMMANDS = {
     "sse-plot-training": "plot_training",
     "sse-word-corpus": "make_word_corpus",
     "sse-pair-quality": "pair_quality",
+    "sse-discover-terms": "discover_terms",
+    "sse-score-terms": "score_terms",
 }
 
 

@@ -9,7 +9,8 @@ from tests.helpers import REPO
 
 #: Third-party modules that are heavy to load or optional; only these may be imported lazily.
 HEAVY = {"torch", "fairseq", "faiss", "matplotlib", "pedalboard", "soxr", "kaldi_native_fbank", "silero_vad",
-         "pyannote", "pocketsphinx", "onnx", "onnxscript", "omegaconf", "sklearn", "tqdm"}
+         "pyannote", "pocketsphinx", "onnx", "onnxscript", "omegaconf", "sklearn", "tqdm",
+         "tde", "pandas"}
 
 
 def module_name(path: Path) -> str:
