@@ -28,7 +28,8 @@
 #   SSE_MINE_ARGS     anything else for utils/mine_pairs.py, e.g. "--score margin --coverage 0.3"
 #   SSE_AUGMENT_SHARE iteration.sh: share of each batch's pairs from stage-1 augmentation  (0, the paper)
 #   SSE_WARM_START    iteration.sh: 1 starts from the previous model, 0 from scratch      (0, the paper)
-#   SSE_STRETCH_PAIRS iteration.sh: 1 time-stretches both sides of each mined pair          (0, the paper)
+#   SSE_STRETCH_PAIRS iteration.sh: N > 0 reads both sides of each mined pair from N time-stretched
+#                     versions of their VADs, computed once in FEATURES-stretchedN      (0, the paper)
 #
 # After training, each stage leaves OUT/curves.png: loss and validation MAP per epoch.
 set -euo pipefail
@@ -45,6 +46,8 @@ done
 
 SSE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PY=${PYTHON:-python3}
+# The scripts a recipe runs give their hints in its terms (SSE_PATH_SSL, not --path_ssl).
+export SSE_RECIPE=1
 # SSE_DEFAULT_* and STAGE_<STAGE>_<SETTING>: the library's defaults, from their one place.
 library_defaults=$(cd "$SSE_ROOT" && "$PY" -m sse.defaults) || exit 2
 eval "$library_defaults"
@@ -171,6 +174,7 @@ train() {
   mkdir -p "$out"
   [ -f "$out/checkpoint_last.pt" ] && log "training: resuming $out from checkpoint_last.pt"
   log "training: $out (up to $max_epoch epochs of $epoch_updates updates, $pairs pairs a batch, patience $patience)"
+  log "training: live log: tail -f $out/train.log (a line every ${SSE_LOG_INTERVAL:-50} updates and at each epoch's end)"
   local status log_start
   log_start=1  # this run's lines of train.log start here
   if [ -f "$out/train.log" ]; then log_start=$(( $(wc -l < "$out/train.log") + 1 )); fi
@@ -181,7 +185,7 @@ train() {
     --epoch-updates "$epoch_updates" --pairs-per-batch "$pairs" --save-dir "$out" --no-epoch-checkpoints \
     --log-format simple --log-interval "${SSE_LOG_INTERVAL:-50}" --num-workers "$NUM_WORKERS" --seed "$SEED" \
     "${device[@]}" "${tensorboard[@]}" ${SSE_EXTRA_ARGS:-} 2>&1 | tee -a "$out/train.log" \
-    | grep --line-buffered -E "\| (train|valid) \||error|Error" | grep --line-buffered -v "^error: "
+    | grep --line-buffered -E "\| (train_inner|train|valid) \||error|Error" | grep --line-buffered -v "^error: "
   status=${PIPESTATUS[0]}
   set -e
   if [ "$status" != 0 ]; then

@@ -2,6 +2,9 @@
 
 Every case runs the script as a user would, on the bundled demo corpus and model.
 """
+import os
+import subprocess
+
 import numpy as np
 import pytest
 import torch
@@ -20,7 +23,8 @@ no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine 
 
 def one_line(result) -> str:
     assert_user_error(result)
-    lines = [line for line in result.stderr.splitlines() if line.strip() and "faiss" not in line]
+    lines = [line for line in result.stderr.splitlines()
+             if line.strip() and "faiss" not in line and " INFO progress: " not in line]
     assert len(lines) == 1, result.stderr
     return lines[0]
 
@@ -145,3 +149,13 @@ def test_parse_errors_without_a_script_still_teach_the_format(tmp_path):
     with pytest.raises(UserError, match=r"expected 6 or 7 fields .* or 3 \(<wav> <start> <end>\), found 4"):
         read_segments(vads)
 
+
+
+def test_a_recipe_without_wav2vec2_weights_hints_in_environment_variables(tmp_path):
+    env = dict(os.environ, SSE_FRONTEND="wav2vec2", SSE_PATH_SSL=str(tmp_path / "wav2vec_small.pt"),
+               SSE_EXP=str(tmp_path / "exp"), SSE_DEVICE="cpu", SSE_NUM_WORKERS="0")
+    result = subprocess.run(["bash", str(REPO / "launch_init.sh"), str(REPO / "training_data" / "demo")],
+                            capture_output=True, text=True, env=env, timeout=120)
+    line = one_line(result)
+    assert "no such wav2vec 2.0 checkpoint" in line
+    assert "set SSE_PATH_SSL" in line and "SSE_FRONTEND=mfcc" in line and "--path_ssl" not in line
