@@ -75,7 +75,7 @@ def fsdd_alignments(corpus: Path, output: Path) -> None:
 
 
 def read_map_table(path: Path | None) -> dict[str, str]:
-    """Model label -> MAP, from an experiment's results.md (small_run.sh's table)."""
+    """Model label -> MAP, from an experiment's results.md (recipe.sh's table)."""
     if path is None or not path.is_file():
         return {}
     found = {}

@@ -59,7 +59,7 @@ from sse.stretch_store import StretchStore, build_stretch_store  # noqa: E402
 def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                      allow_abbrev=False)
-    parser.add_argument("--exp", required=True, help="experiment folder of small_run.sh")
+    parser.add_argument("--exp", required=True, help="experiment folder of recipe.sh --profile small")
     parser.add_argument("--corpus", required=True, help="corpus root ($LS)")
     parser.add_argument("--benchmark", required=True, help="labelled benchmark segment list")
     parser.add_argument("--frontend_tag", default="mfcc", help="EXP/features/TAG/{train,benchmark}")

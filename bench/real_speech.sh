@@ -5,7 +5,7 @@
 #
 # utils/make_word_corpus.py joins each speaker's training takes into continuous sessions and
 # keeps 20 % of the takes of every (speaker, digit) isolated, as a labelled benchmark. Then the
-# three recipes run in the small CPU setting of run_demo.sh (MFCC front-end), and the exact MAP
+# recipe runs with the small profile of run_demo.sh (recipe.sh; MFCC front-end), and the exact MAP
 # of mean-pooled frames and of every model is printed as one table (OUTPUT/results.md, map.png).
 # Any corpus named {label}_{speaker}_{take}.wav works; SSE_* variables override the settings.
 set -euo pipefail
@@ -19,6 +19,6 @@ if [ ! -s "$CORPUS/vads" ]; then
   python3 "$ROOT/utils/make_word_corpus.py" --path_wavs "$RECORDINGS" --output "$CORPUS"
 fi
 export SSE_VADS=$CORPUS/vads SSE_NGRAMS=$CORPUS/tokens SSE_BENCHMARK=$CORPUS/benchmark
-export SSE_TITLE="real speech: $(basename "$(dirname "$RECORDINGS")")"
-bash "$ROOT/utils/small_run.sh" "$CORPUS" "$OUTPUT"
+bash "$ROOT/recipe.sh" --profile small --stage 1 --title "real speech: $(basename "$(dirname "$RECORDINGS")")" \
+  "$CORPUS" "$OUTPUT"
 echo "real-speech bench: $(( ($(date +%s) - started) / 60 )) min $(( ($(date +%s) - started) % 60 )) s"

@@ -1,16 +1,14 @@
 """The toolkit's defaults, each in one place, kept free of heavy imports.
 
-``--help`` of every script reads its defaults from here, the library modules and the fairseq
-configs that use them import them from here, and the bash recipes read them through
-``python -m sse.defaults``, which prints them as shell assignments. So printing help never
-loads torch, and changing a default here changes it everywhere.
+``--help`` of every script reads its defaults from here, and the library modules, the fairseq
+configs and the recipe's stage engine (sse/stages.py) import them from here. So printing help
+never loads torch, and changing a default here changes it everywhere.
 
-    python -m sse.defaults          # SSE_DEFAULT_LAYER=8 ... STAGE_INIT_MAX_EPOCH=75 ...
+    python -m sse.defaults          # the training schedule of each stage, and the profiles
 """
 from __future__ import annotations
 
-import sys
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 #: Frames per second of every front-end.
@@ -66,6 +64,15 @@ STAGES = {
     "iteration": Schedule(max_epoch=100, patience=1, epoch_updates=1000, pairs_per_batch=256),
     "gold": Schedule(max_epoch=60, patience=5, epoch_updates=1000, pairs_per_batch=256),
 }
+#: Profiles: rows of recipe settings under the SSE_* variables (sse/stages.py), by field name.
+#: "paper" is the paper's recipe; "small" the CPU setting of run_demo.sh and bench/real_speech.sh:
+#: MFCC (no wav2vec2 weights needed), short epochs of small batches, stage-1 batches of 10 s of
+#: speech, at most 20,000 training segments. Any SSE_* variable overrides its row.
+PROFILES = {
+    "paper": {},
+    "small": {"frontend": "mfcc", "device": "cpu", "pairs_per_batch": 64, "epoch_updates": 40, "max_epoch": 6,
+              "patience": 2, "max_batch_duration": 10, "max_segments": 20_000, "log_interval": 20},
+}
 #: How a k-NN iteration trains (iteration.sh; docs/iteration.md): the paper's way by default, a
 #: fresh model on mined pairs alone. The toolkit can also start from the previous model
 #: (SSE_WARM_START=1), keep stage-1 augmentation pairs as a share of every batch
@@ -84,20 +91,17 @@ DEMO_MINUTES = 10
 MAX_BATCH_DURATION = 20.0
 
 
-def shell_assignments() -> list[str]:
-    """The defaults the recipes need, as ``NAME=value`` lines for bash's ``eval``."""
-    lines = [f"SSE_DEFAULT_WAV2VEC2='{DEFAULT_WAV2VEC2}'", f"SSE_DEFAULT_LAYER={DEFAULT_LAYER}",
-             f"SSE_DEFAULT_LR={LEARNING_RATE:g}", f"SSE_DEFAULT_MAX_BATCH_DURATION={MAX_BATCH_DURATION:g}",
-             f"SSE_DEFAULT_AUGMENT_SHARE={ITERATION_AUGMENT_SHARE:g}",
-             f"SSE_DEFAULT_WARM_START={int(ITERATION_WARM_START)}",
-             f"SSE_DEFAULT_STRETCH_PAIRS={ITERATION_STRETCH_PAIRS}", f"SSE_DEMO_MINUTES={DEMO_MINUTES}"]
-    for stage, schedule in STAGES.items():
-        lines += [f"STAGE_{stage.upper()}_{field.name.upper()}={getattr(schedule, field.name)}"
-                  for field in fields(schedule)]
-    return lines
+def describe() -> str:
+    """The stage schedules and the profiles, as ``python -m sse.defaults`` prints them."""
+    lines = ["stage      max_epoch  patience  epoch_updates  pairs_per_batch"]
+    lines += [f"{stage:<10} {row.max_epoch:>9}  {row.patience:>8}  {row.epoch_updates:>13}  {row.pairs_per_batch:>15}"
+              for stage, row in STAGES.items()]
+    lines += ["", f"learning rate {LEARNING_RATE:g}; wav2vec 2.0 layer {DEFAULT_LAYER}; stage-1 batches of "
+              f"{MAX_BATCH_DURATION:g} s", "", "profiles (SSE_PROFILE; settings by name, over the rows above):"]
+    lines += [f"  {name}: " + (", ".join(f"{key}={value}" for key, value in row.items()) or "the paper's recipe")
+              for name, row in PROFILES.items()]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    if "'" in DEFAULT_WAV2VEC2:
-        sys.exit(f"error: the toolkit's path {DEFAULT_WAV2VEC2} holds a quote; move the clone")
-    print("\n".join(shell_assignments()))
+    print(describe())

@@ -174,7 +174,7 @@ def allow_fairseq_checkpoint_classes() -> None:
 
 def missing_wav2vec2_message(path: str) -> str:
     """What to do without the weights, in the terms of whoever called: the recipes set
-    ``SSE_RECIPE=1`` (utils/recipe_common.sh), whose users choose with environment variables."""
+    ``SSE_RECIPE=1`` (sse/stages.py), whose users choose with environment variables."""
     recipe = os.environ.get("SSE_RECIPE") == "1"
     point, other = ("set SSE_PATH_SSL", "SSE_FRONTEND=mfcc") if recipe else ("pass --path_ssl", "--frontend mfcc")
     return (f"{path}: no such wav2vec 2.0 checkpoint. Download fairseq's wav2vec_small.pt "

@@ -1,15 +1,10 @@
 """Each default lives in one place: sse/defaults.py and the library dataclasses; the fairseq
 flags and the bash recipes read them from there."""
 import dataclasses
-import os
-import subprocess
-
-import pytest
 
 from sse import defaults
 from sse.model import EncoderConfig
 from sse.sampling import AugmentationSettings, LabelSampler, PairSampler
-from tests.helpers import REPO
 
 
 def plugin_configs():
@@ -42,25 +37,3 @@ def test_samplers_default_to_the_stage_table():
     assert AugmentationSettings().max_batch_duration == defaults.MAX_BATCH_DURATION
     signature = PairSampler.__init__.__defaults__, LabelSampler.__init__.__defaults__
     assert signature == ((iteration.pairs_per_batch,), (gold.pairs_per_batch,))
-
-
-def recipe_schedule(stage: str, **environment) -> list[str]:
-    script = f'source utils/recipe_common.sh && schedule {stage} && echo $MAX_EPOCH $PATIENCE ' \
-             '$EPOCH_UPDATES $PAIRS_PER_BATCH $LAYER $SSE_DEFAULT_LR $MAX_BATCH_DURATION'
-    env = dict(os.environ, SSE_DEVICE="cpu", **environment)
-    result = subprocess.run(["bash", "-c", script], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    return result.stdout.split()
-
-
-@pytest.mark.parametrize("stage", sorted(defaults.STAGES))
-def test_recipes_take_each_stage_schedule_from_the_table(stage):
-    row = defaults.STAGES[stage]
-    assert recipe_schedule(stage) == [str(row.max_epoch), str(row.patience), str(row.epoch_updates),
-                                      str(row.pairs_per_batch), str(defaults.DEFAULT_LAYER),
-                                      f"{defaults.LEARNING_RATE:g}", f"{defaults.MAX_BATCH_DURATION:g}"]
-
-
-def test_environment_overrides_the_table():
-    assert recipe_schedule("gold", SSE_MAX_EPOCH="3", SSE_PAIRS_PER_BATCH="8", SSE_LAYER="6")[:5] == \
-        ["3", str(defaults.STAGES["gold"].patience), str(defaults.STAGES["gold"].epoch_updates), "8", "6"]

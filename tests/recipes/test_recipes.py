@@ -178,3 +178,42 @@ def test_scripts_refuse_bad_arguments(tmp_path):
                                          SSE_STRETCH_PAIRS=value))
         assert result.returncode == 2 and "is not a number of stretched versions" in result.stderr, result.stderr
         assert not (tmp_path / "iter1").exists() and not (tmp_path / "features").exists()
+
+
+def test_the_numbered_recipe_runs_every_stage_and_each_stage_alone(slice_lists, tmp_path):
+    exp = tmp_path / "exp"
+    env = slice_env(slice_lists, exp, SSE_MAX_EPOCH="1", SSE_EPOCH_UPDATES="3", SSE_SEGMENTS="")
+    del env["SSE_SEGMENTS"]  # the recipe's own default: EXP/segments, made by stage 1
+    result = run_recipe("recipe.sh", "--profile", "small", "--iterations", "1", LS, exp, env=env)
+    stages_seen = re.findall(r"\] stage (\d):", result.stdout)
+    assert stages_seen == [str(n) for n in range(9)], result.stdout
+    assert (exp / "segments").stat().st_size and (exp / "segments.stamp").is_file()
+    table = (exp / "results.md").read_text()
+    for row in ("mean mfcc frames", "stage 1 (augmentation)", "k-NN iteration 1", "weakly supervised"):
+        assert f"| {row} |" in table, table
+    assert (exp / "map.png").stat().st_size and (exp / "curves.png").stat().st_size
+    # One stage alone: the table again, nothing retrained.
+    again = run_recipe("recipe.sh", "--stage", "8", "--stop-stage", "8", LS, exp, env=env)
+    assert re.findall(r"\] stage (\d):", again.stdout) == ["8"] and "training:" not in again.stdout
+
+
+def test_the_recipe_makes_the_vad_list_and_refuses_bad_options(tmp_path):
+    corpus = tmp_path / "corpus"
+    (corpus / "train" / "george").mkdir(parents=True)
+    for wav in sorted((REPO / "tests" / "data" / "fsdd").glob("*_george_*.wav"))[:4]:
+        (corpus / "train" / "george" / wav.name).write_bytes(wav.read_bytes())
+    env = dict(os.environ, SSE_DEVICE="cpu", TQDM_DISABLE="1", SSE_TRAIN_SUBSET="train",
+               SSE_VAD_ARGS="--speakers folder")
+    run_recipe("recipe.sh", "--stop-stage", "1", "--profile", "small", corpus, tmp_path / "exp", env=env)
+    vads = read_vad_list(tmp_path / "exp" / "vads")
+    # Paths relative to the corpus root, as every later stage reads them.
+    assert {v.wav for v in vads} == {f"train/george/{p.name}" for p in (corpus / "train" / "george").iterdir()}
+    assert {v.speaker for v in vads} == {"george"}
+    assert read_segment_list(tmp_path / "exp" / "segments")
+    for args, message in ((["--stage", "x", corpus, tmp_path], "x is not a whole number"),
+                          (["--frobnicate", corpus, tmp_path], "unknown option --frobnicate"),
+                          ([tmp_path / "nowhere", tmp_path], "no such corpus folder"),
+                          ([corpus], "usage: bash recipe.sh")):
+        result = subprocess.run(["bash", str(REPO / "recipe.sh"), *map(str, args)], env=env, capture_output=True,
+                                text=True)
+        assert result.returncode == 2 and message in result.stderr, result.stderr

@@ -325,33 +325,42 @@ def test_extract_features_refuses_to_finish_a_store_from_another_vad_list(store,
                                    "--nshards", "2", "--num_workers", "0"), "another VAD list")
 
 
-def stamp(*args, cwd=REPO):
-    return subprocess.run([sys.executable, str(REPO / "utils" / "stage_stamp.py"), *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd)
+def stamp(stage, path, inputs=None, file=False, **settings):
+    """Claim a stage's output folder (or ``file``) as sse/stages.py does: None if accepted, else the error."""
+    from sse.stamps import claim, fingerprint, folder_has_state
+
+    path = Path(path)
+    record = {"stage": stage, "inputs": {name: fingerprint(p) for name, p in (inputs or {}).items()},
+              "settings": {name: str(value) for name, value in settings.items()}}
+    try:
+        if not file:
+            claim(path / "stamp.json", record, folder_has_state(path, "stamp.json"), str(path), f"delete {path}")
+        else:
+            claim(f"{path}.stamp", record, path.exists(), str(path), f"delete {path}")
+    except UserError as error:
+        return str(error)
+    return None
 
 
 def test_stage_stamps_refuse_changed_inputs_only_once_state_exists(tmp_path):
     vads, out = tmp_path / "vads", tmp_path / "segments"
     vads.write_text("a.wav s 0 1\n")
-    first = ["--stage", "segments", "--file", out, "--input", f"vads={vads}", "--setting", "max_segments=10"]
-    assert stamp(*first).returncode == 0
+    assert stamp("segments", out, {"vads": vads}, file=True, max_segments=10) is None
     # No output yet (the stage failed): other settings simply replace the stamp.
-    assert stamp(*first[:-1], "max_segments=20").returncode == 0
+    assert stamp("segments", out, {"vads": vads}, file=True, max_segments=20) is None
     out.write_text("made\n")
-    refused = stamp(*first)
-    assert refused.returncode == 2 and refused.stderr.startswith("error: ")
-    assert "max_segments '20' -> '10'" in refused.stderr and "delete" in refused.stderr
-    assert stamp(*first[:-1], "max_segments=20").returncode == 0  # the same: goes on
+    refused = stamp("segments", out, {"vads": vads}, file=True, max_segments=10)
+    assert "max_segments '20' -> '10'" in refused and "delete" in refused
+    assert stamp("segments", out, {"vads": vads}, file=True, max_segments=20) is None  # the same: goes on
     vads.write_text("a.wav s 0 2\n")  # same size and name, other content
-    assert "input vads" in stamp(*first[:-1], "max_segments=20").stderr
+    assert "input vads" in stamp("segments", out, {"vads": vads}, file=True, max_segments=20)
     # A folder: another stage's output is refused, whatever its inputs.
     folder = tmp_path / "init"
-    assert stamp("--stage", "init", "--dir", folder, "--setting", "seed=1").returncode == 0
+    assert stamp("init", folder, seed=1) is None
     (folder / "train.log").write_text("a log is not a result\n")
-    assert stamp("--stage", "init", "--dir", folder, "--setting", "seed=2").returncode == 0
+    assert stamp("init", folder, seed=2) is None
     (folder / "checkpoint_best.pt").write_bytes(b"x")
-    other = stamp("--stage", "iteration", "--dir", folder, "--setting", "seed=2")
-    assert other.returncode == 2 and "output of stage 'init'" in other.stderr
+    assert "output of stage 'init'" in stamp("iteration", folder, seed=2)
 
 
 # --------------------------------------------------------------------------- recipes
@@ -446,13 +455,12 @@ def test_a_recipe_refuses_an_output_made_from_another_list(recipe_lists, tmp_pat
     # The gold stage's folder holds results made from other labels.
     gold = tmp_path / "gold"
     gold.mkdir()
-    assert stamp("--stage", "gold", "--dir", gold, "--input", f"ngrams={recipe_lists / 'vads'}").returncode == 0
+    assert stamp("gold", gold, {"ngrams": recipe_lists / "vads"}) is None
     (gold / "checkpoint_last.pt").write_bytes(b"trained on other labels")
     result = recipe("launch_gold.sh", LS, env=env)
     assert_recipe_error(result, "made from other inputs or settings", "input ngrams")
     # Segments the recipe made are checked against the cap that made them.
-    assert stamp("--stage", "segments", "--file", tmp_path / "segments", "--input",
-                 f"vads={recipe_lists / 'vads'}", "--setting", "max_segments=300").returncode == 0
+    assert stamp("segments", tmp_path / "segments", {"vads": recipe_lists / "vads"}, file=True, max_segments=300) is None
     (tmp_path / "segments").write_text("made\n")
     result = recipe("iteration.sh", LS, gold / "checkpoint_last.pt", env=dict(env, SSE_MAX_SEGMENTS="200"))
     assert_recipe_error(result, "segments", "max_segments '300' -> '200'")
