@@ -6,7 +6,7 @@
     model.embed_segments("my_spans.txt", corpus_root="training_data/demo")   # (N, 512)
     model.embed_waveform(samples, sample_rate)                       # any rate, mono or not
 
-Files and segment lists go through the code ``map_dump.py`` runs (:mod:`sse.evaluate`), with
+Files and segment lists go through the code ``map_dump.py`` runs (:mod:`sse.scoring`), with
 the same context rule (up to 5 s of audio around each VAD), so the numbers are the ones it
 dumps. A segment list may hold plain ``<wav> <start> <end>`` lines: a span without VAD is its
 own VAD, as in ``map_dump.py``.
@@ -26,8 +26,8 @@ from .defaults import BATCH_SIZE
 from .device import resolve_device
 from .embed import embed_frames, segment_frames
 from .errors import UserError
-from .evaluate import load_embedder
 from .formats import NO_SPEAKER, Segment, read_segments
+from .scoring import load_embedder
 
 
 class Embedder:

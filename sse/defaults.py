@@ -26,7 +26,7 @@ PRECISIONS = ("fp32", "fp16", "bf16")
 # frames are used as the paper does, unnormalised.
 DEFAULT_CMVN = {"wav2vec2": "none", "mfcc": "utterance", "fbank": "utterance"}
 
-# k-NN pair mining (sse/mining.py, sse/mine.py).
+# k-NN pair mining (sse/mining.py, sse/mining_run.py).
 K = 10
 PCA_DIM = 128
 MAX_PCA_FIT = 1_000_000

@@ -4,7 +4,7 @@ The pipeline (docs/term_discovery.md says which steps follow the paper and which
 
 1. **Candidates.** Every segment of every VAD on the toolkit's grid (``sse/segments.py``: 0.16 s
    steps, 0.16 s to 0.96 s), or the segments of a given segment list.
-2. **Embeddings**, by the one embedding path of the toolkit (``sse/evaluate.py``), or mean-pooled
+2. **Embeddings**, by the one embedding path of the toolkit (``sse/scoring.py``), or mean-pooled
    frames for the baseline.
 3. **Matches**: the mining k-NN of ``sse/mining.py``: PCA to 128 dimensions, L2 normalisation,
    inner-product k-NN (exact, or FAISS IVF), then the self / same-file-overlap / non-maximum

@@ -1,7 +1,7 @@
 """Self-describing embedding dumps: ``NAME.npy`` and, beside it, ``NAME.npy.json``.
 
-The ``.npy`` is the (segments, dim) float32 matrix, rows in list order, as ``map_dump.py
---task=dump`` has always written it. The ``.json`` says what the rows are::
+The ``.npy`` is the (segments, dim) float32 matrix, rows in list order (``map_dump.py
+--task=dump``). The ``.json`` says what the rows are::
 
     {"format": "sse-embeddings", "version": 1,
      "shape": [N, dim], "dtype": "float32", "normalized": false,

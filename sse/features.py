@@ -118,7 +118,7 @@ def vad_list_fingerprint(vads: Iterable[Vad]) -> str:
 def store_description(frontend: Frontend, nshards: int, vads: Iterable[Vad] | None = None) -> dict:
     description = {"version": STORE_VERSION, "frontend": frontend.describe(), "nshards": nshards,
                    "context": CONTEXT, "piece": PIECE, "min_vad": MIN_VAD, "dtype": "float16"}
-    if frontend.precision != "fp32":  # recorded only when not the default, so fp32 stores read as before
+    if frontend.precision != "fp32":  # fp32, the default, is not recorded
         description["precision"] = frontend.precision
     if vads is not None:
         description["vads"] = vad_list_fingerprint(vads)

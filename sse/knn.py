@@ -6,7 +6,7 @@
 * ``ivf``: FAISS ``IndexIVFFlat`` with inner product, for CPU-only users with very large lists.
   It partitions the vectors into ``nlist`` cells (k-means) and searches the ``nprobe`` cells
   nearest each query, so it can miss neighbours; :func:`recall` measures how many against
-  exact search on a sample of queries, and ``sse/mine.py`` logs it.
+  exact search on a sample of queries, and ``sse/mining_run.py`` logs it.
 
 Every searcher returns ``(similarities, ids)``, each ``(queries, k)``, most similar first,
 float32 and int64, ids of -1 where fewer than k neighbours were found. Query-by-example

@@ -116,7 +116,7 @@ def main(argv=None) -> None:
         gold = load_gold(args.alignments)
 
     from sse.device import resolve_device  # noqa: PLC0415  (torch: keeps --help and input errors fast)
-    from sse.evaluate import embed_segments, load_embedder  # noqa: PLC0415
+    from sse.scoring import embed_segments, load_embedder  # noqa: PLC0415
 
     device = resolve_device(args.device)
     embedder, frontend = load_embedder(args.path_sse, device, args.frontend, args.path_ssl, args.layer, args.cmvn)

@@ -64,7 +64,7 @@ def main(argv=None) -> None:
 
     from sse.checkpoint import resolve_checkpoint  # noqa: PLC0415
     from sse.device import resolve_device  # noqa: PLC0415
-    from sse.evaluate import (  # noqa: PLC0415
+    from sse.scoring import (  # noqa: PLC0415
         embed_segments,
         load_embedder,
         score,

@@ -83,8 +83,8 @@ def main(argv=None) -> None:
         cli.require_suffix(args.output_plot, PLOT_FORMATS, "--output_plot")
     from sse.checkpoint import load_encoder  # noqa: PLC0415
     from sse.device import resolve_device  # noqa: PLC0415
-    from sse.evaluate import embed_segments, load_embedder, score, speaker_diagnostics  # noqa: PLC0415
     from sse.metrics import NAME  # noqa: PLC0415
+    from sse.scoring import embed_segments, load_embedder, score, speaker_diagnostics  # noqa: PLC0415
 
     args.model = args.path_sse
     device = resolve_device(args.device)

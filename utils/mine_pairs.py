@@ -12,7 +12,7 @@ keeps the most similar pairs, lowering a global threshold by 0.01 until half the
 covered as queries (``sse/mining.py``).
 
 Intermediate results go to ``--work_dir`` (default: OUTPUT.work) in ``--nshards`` pieces and are
-reused by a rerun, so an interrupted run resumes (``sse/mine.py``). ``--shard K`` only embeds
+reused by a rerun, so an interrupted run resumes (``sse/mining_run.py``). ``--shard K`` only embeds
 shard K, for a cluster array job; a final run without ``--shard`` does the rest.
 """
 import sys
@@ -69,7 +69,7 @@ def main(argv=None) -> None:
     cli.setup_logging(args)
     if args.work_dir is None:
         cli.check_output(f"{args.output}.work", "dir", "--work_dir")
-    from sse.mine import MiningSettings, mine_pairs  # noqa: PLC0415  (torch: keeps --help light)
+    from sse.mining_run import MiningSettings, mine_pairs  # noqa: PLC0415  (torch: keeps --help light)
 
     settings = MiningSettings(**{field.name: getattr(args, field.name) for field in fields(MiningSettings)})
     mine_pairs(args.path_segments, args.features, args.path_sse, args.output, args.work_dir, settings,

@@ -35,6 +35,7 @@ from omegaconf import II
 
 from ..augment import EFFECTS, Effects
 from ..defaults import BATCH_SIZE, STAGES
+from ..device import resolve_device
 from ..embed import embed_frames, frames_from_store, frames_on_the_fly, pad_frames
 from ..errors import UserError
 from ..features import FeatureStore
@@ -84,6 +85,7 @@ class SSETaskConfig(FairseqDataclass):
         "help": "positive pairs per batch"})
     embed_batch_size: int = field(default=BATCH_SIZE, metadata={"help": "segments per forward pass when embedding"})
     seed: int = II("common.seed")
+    cpu: bool = II("common.cpu")
     # Each epoch needs fresh workers: they hold the dataset, whose epoch decides the batches.
     reuse_dataloader: bool = False
     persistent_workers: bool = False
@@ -153,6 +155,11 @@ class SSETask(FairseqTask):
     @classmethod
     def setup_task(cls, cfg, **kwargs):
         return cls(cfg)
+
+    @property
+    def device(self) -> str:
+        """Where the frozen front-end runs: where fairseq puts the model (--cpu, else CUDA if any)."""
+        return resolve_device("cpu" if self.cfg.cpu is True else None).type  # unresolved outside fairseq: unset
 
     @property
     def input_dim(self) -> int:
@@ -296,8 +303,7 @@ class AugmentTask(SSETask):
         super().__init__(cfg)
         if not cfg.vads:
             raise UserError("sse_augment needs --vads (the training VAD list)")
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.live_frontend = build_frontend(cfg.frontend, cfg.path_ssl, cfg.layer, device, cfg.cmvn or None)
+        self.live_frontend = build_frontend(cfg.frontend, cfg.path_ssl, cfg.layer, self.device, cfg.cmvn or None)
         self.frontend_description = self.live_frontend.describe()
         self.live_frontend.precision = frontend_precision(cfg.frontend_precision, cfg.fp16, cfg.bf16)
         try:
@@ -394,8 +400,8 @@ class PairsTask(StoreTask):
         if augmented:
             if not cfg.vads:
                 raise UserError("--augment-share needs --vads (the training VAD list)")
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-            self.live_frontend = frontend_from_description(self.frontend_description, device, cfg.path_ssl or None)
+            self.live_frontend = frontend_from_description(self.frontend_description, self.device,
+                                                           cfg.path_ssl or None)
             settings = AugmentationSettings(pairs_per_batch=augmented, max_batch_duration=cfg.max_batch_duration,
                                             frame_rate=self.live_frontend.frame_rate)
             self.augmenter = AugmentationSampler(read_vad_list(cfg.vads), cfg.data, settings)

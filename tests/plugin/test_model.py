@@ -25,3 +25,16 @@ def test_mined_and_augmentation_pairs_share_a_batch_in_the_loss_layout():
     assert together.shape == (10, 512)
     expected = torch.cat([alone_mined[:2], alone_waves[:3], alone_mined[2:], alone_waves[3:]])
     torch.testing.assert_close(together, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_the_frozen_front_end_runs_where_fairseq_puts_the_model(monkeypatch):
+    """--cpu keeps the stage-1 front-end on the CPU even where CUDA exists (the model is there)."""
+    from sse.plugin.tasks import AugmentTaskConfig, SSETask
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    task = SSETask.__new__(SSETask)
+    task.cfg = AugmentTaskConfig(cpu=True)
+    assert task.device == "cpu"
+    task.cfg = AugmentTaskConfig(cpu=False)
+    assert task.device == "cuda"

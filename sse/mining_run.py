@@ -44,7 +44,7 @@ from .segments import GRID
 from .sharding import piece_name, requested_shards, shard_bounds
 from .stamps import claim, fingerprint
 
-# The name the log lines have always carried (``INFO mine_pairs: wrote ...``).
+# Log lines carry the script's name (``INFO mine_pairs: wrote ...``).
 logger = logging.getLogger("mine_pairs")
 
 

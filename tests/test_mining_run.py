@@ -1,4 +1,4 @@
-"""The mining pipeline as a library (sse/mine.py): sharding, resuming, the work folder's manifest."""
+"""The mining pipeline as a library (sse/mining_run.py): sharding, resuming, the work folder's manifest."""
 from __future__ import annotations
 
 import importlib.util
@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-import sse.mine
+import sse.mining_run
 from sse import defaults
 from sse.checkpoint import save_encoder
 from sse.errors import UserError
 from sse.formats import read_pair_list, read_segment_list, write_segment_list
-from sse.mine import MiningSettings, mine_pairs
+from sse.mining_run import MiningSettings, mine_pairs
 from sse.model import SSEEncoder
 from tests.helpers import MFCC_DESCRIPTION, REPO
 
@@ -74,7 +74,7 @@ def test_an_interrupted_run_resumes_recomputing_only_the_lost_pieces(mining_inpu
 
     # A lost k-NN piece needs no model: every embedding is there.
     (work / "knn-00001-of-00003.npz").unlink()
-    monkeypatch.setattr(sse.mine, "load_encoder", lambda *_: pytest.fail("the model was loaded"))
+    monkeypatch.setattr(sse.mining_run, "load_encoder", lambda *_: pytest.fail("the model was loaded"))
     mine(mining_inputs, tmp_path / "pairs", nshards=3)
     monkeypatch.undo()
     assert (tmp_path / "pairs").read_bytes() == reference
@@ -104,7 +104,7 @@ def test_a_shard_run_only_embeds_and_a_work_dir_of_another_run_is_refused(mining
     assert sorted(path.name for path in work.iterdir()) == ["embeddings-00001-of-00002.npy", "manifest.json"]
     before = mtimes(work)
     # Refused before any work: the model is not even loaded.
-    monkeypatch.setattr(sse.mine, "load_encoder", lambda *_: pytest.fail("the model was loaded"))
+    monkeypatch.setattr(sse.mining_run, "load_encoder", lambda *_: pytest.fail("the model was loaded"))
     with pytest.raises(UserError, match=r"made from other inputs or settings \(nshards 2 -> 3\)"):
         mine(mining_inputs, tmp_path / "pairs", nshards=3)
     torch.manual_seed(1)
