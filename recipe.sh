@@ -8,9 +8,9 @@
 #   2  benchmark -> SSE_BENCHMARK, from SSE_BENCHMARK_ALIGNMENTS   utils/make_benchmark.py (skipped if it exists)
 #   3  phone n-gram labels -> SSE_NGRAMS, from SSE_ALIGNMENTS      python -m sse.stages labels
 #   4  frame features of the training VADs and of the benchmark   python -m sse.stages features
-#   5  stage 1 (augmentation pairs) -> EXP/init                    launch_init.sh
+#   5  init: the model of augmentation pairs -> EXP/init           launch_init.sh
 #   6  K k-NN iterations (default 2) -> EXP/iter1 ... iterK        iteration.sh
-#   7  weakly supervised model -> EXP/gold                         launch_gold.sh
+#   7  gold: the weakly supervised model -> EXP/gold               launch_gold.sh
 #   8  MAP of mean-pooled frames and of every model               python -m sse.stages table
 #      -> EXP/results.md, EXP/map.png, EXP/curves.png
 #
@@ -79,7 +79,7 @@ if run 2 && [ -n "$SSE_BENCHMARK" ]; then
 fi
 if run 3; then log "stage 3: labels"; "$PY" -m sse.stages labels "$CORPUS"; fi
 if run 4; then log "stage 4: features"; "$PY" -m sse.stages features "$CORPUS"; fi
-if run 5; then log "stage 5: stage 1 (augmentation pairs)"; bash "$ROOT/launch_init.sh" "$CORPUS"; fi
+if run 5; then log "stage 5: init (the model of augmentation pairs)"; bash "$ROOT/launch_init.sh" "$CORPUS"; fi
 if run 6; then
   previous=$SSE_EXP/init
   for (( i = 1; i <= iterations; i++ )); do
@@ -88,5 +88,5 @@ if run 6; then
     previous=$SSE_EXP/iter$i
   done
 fi
-if run 7; then log "stage 7: weakly supervised model"; bash "$ROOT/launch_gold.sh" "$CORPUS"; fi
+if run 7; then log "stage 7: gold (the weakly supervised model)"; bash "$ROOT/launch_gold.sh" "$CORPUS"; fi
 if run 8; then log "stage 8: table"; "$PY" -m sse.stages table "$CORPUS" ${title:+--title "$title"}; fi

@@ -1,4 +1,4 @@
-"""Builders shared by the tests and the benchmarks: random fairseq wav2vec 2.0 checkpoints.
+"""Builders shared by the tests and the benches (bench/): random fairseq wav2vec 2.0 checkpoints.
 
 No pretrained weights can be downloaded where the toolkit is tested, so these write randomly
 initialised models exactly as fairseq saves its own, and the real loading path of
