@@ -3,7 +3,11 @@ the one-line-error check, and the independent MAP oracle. Fixtures live in conft
 wav2vec 2.0 checkpoint builders, which bench/ uses too, in :mod:`sse.testing`."""
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import runpy
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sse.errors import UserError
 from sse.prep.alignments import FileAlignment, Interval
+from sse.stamps import claim, fingerprint, folder_has_state
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data"
@@ -154,3 +160,50 @@ def short_textgrid(tiers: list[tuple[str, list]], xmax: float = 1.5) -> str:
         for start, end, text in intervals:
             lines += [str(start), str(end), _quoted(text)]
     return "\n".join(lines) + "\n"
+
+
+def run_inprocess(script: str, *args) -> tuple[int, str, str]:
+    """Run ``utils/<script>`` as ``__main__`` here; (exit status, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    argv = sys.argv
+    sys.argv = [str(REPO / "utils" / script), *map(str, args)]
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                runpy.run_path(sys.argv[0], run_name="__main__")
+                code = 0
+            except SystemExit as exit_:
+                code = exit_.code if isinstance(exit_.code, int) else 1
+    finally:
+        sys.argv = argv
+    return code, out.getvalue(), err.getvalue()
+
+
+def assert_one_error(result, *fragments: str) -> None:
+    code, _, stderr = result
+    assert code == 2, stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("error:") or ": error: " in line]
+    assert len(errors) == 1, stderr
+    for fragment in fragments:
+        assert fragment in errors[0], (fragment, errors[0])
+
+
+def copy_store(store, target: Path) -> Path:
+    """A copy of the ``store`` fixture's feature store, to damage."""
+    shutil.copytree(store / "features", target)
+    return target
+
+
+def stamp(stage, path, inputs=None, file=False, **settings):
+    """Claim a stage's output folder (or ``file``) as sse/stages.py does: None if accepted, else the error."""
+    path = Path(path)
+    record = {"stage": stage, "inputs": {name: fingerprint(p) for name, p in (inputs or {}).items()},
+              "settings": {name: str(value) for name, value in settings.items()}}
+    try:
+        if not file:
+            claim(path / "stamp.json", record, folder_has_state(path, "stamp.json"), str(path), f"delete {path}")
+        else:
+            claim(f"{path}.stamp", record, path.exists(), str(path), f"delete {path}")
+    except UserError as error:
+        return str(error)
+    return None
