@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole method on one corpus, in numbered stages (each one call of the toolkit):
 #
-#   bash recipe.sh [--stage N] [--stop-stage M] [--profile paper|small] [--iterations K] CORPUS EXP
+#   bash recipe.sh [--stage N] [--stop-stage M] [--profile default|paper|small] [--iterations K] CORPUS EXP
 #
 #   0  VAD of the training audio -> SSE_VADS                       utils/vad.py (skipped if the list exists)
 #   1  training segments -> SSE_SEGMENTS                           python -m sse.stages segments
@@ -19,8 +19,8 @@
 # CORPUS/SSE_TRAIN_SUBSET (e.g. train-clean-360); stage 2 reads CORPUS/SSE_DEV_SUBSET (e.g. dev-clean)
 # with its alignments SSE_BENCHMARK_ALIGNMENTS (TextGrids or the toolkit's alignment file);
 # SSE_VAD_ARGS passes options to utils/vad.py (e.g. "--speakers folder --num_workers 8").
-# --profile sets SSE_PROFILE: "paper" is the paper's recipe, "small" the CPU setting of run_demo.sh
-# (rows of PROFILES in sse/defaults.py). Every other setting is an SSE_* variable: see
+# --profile sets SSE_PROFILE: "default" is the toolkit's recipe, "paper" the paper's exactly (its
+# k-NN iteration), "small" the CPU setting of run_demo.sh (rows of PROFILES in sse/defaults.py). Every other setting is an SSE_* variable: see
 # `bash launch_init.sh --help`. Finished work is skipped on a rerun.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")" && pwd)
@@ -39,7 +39,7 @@ while [ $# -gt 0 ]; do
     *) break ;;
   esac
 done
-[ $# -eq 2 ] || die "usage: bash recipe.sh [--stage N] [--stop-stage M] [--profile paper|small] [--iterations K] CORPUS EXP"
+[ $# -eq 2 ] || die "usage: bash recipe.sh [--stage N] [--stop-stage M] [--profile default|paper|small] [--iterations K] CORPUS EXP"
 for number in "$stage" "$stop_stage" "$iterations"; do
   [[ $number =~ ^[0-9]+$ ]] || die "$number is not a whole number"
 done

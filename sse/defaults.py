@@ -65,23 +65,26 @@ STAGES = {
     "gold": Schedule(max_epoch=60, patience=5, epoch_updates=1000, pairs_per_batch=256),
 }
 #: Profiles: rows of recipe settings under the SSE_* variables (sse/stages.py), by field name.
-#: "paper" is the paper's recipe; "small" the CPU setting of run_demo.sh and bench/real_speech.sh:
-#: MFCC (no wav2vec2 weights needed), short epochs of small batches, stage-1 batches of 10 s of
-#: speech, at most 20,000 training segments. Any SSE_* variable overrides its row.
+#: "default" is the toolkit's recipe: the paper's, but for how a k-NN iteration trains (below);
+#: "paper" is the paper's recipe exactly; "small" the CPU setting of run_demo.sh and
+#: bench/real_speech.sh: MFCC (no wav2vec2 weights needed), short epochs of small batches,
+#: stage-1 batches of 10 s of speech, at most 20,000 training segments. Any SSE_* variable
+#: overrides its row.
 PROFILES = {
-    "paper": {},
+    "default": {},
+    "paper": {"augment_share": 0, "stretch_pairs": 0, "warm_start": 0},
     "small": {"frontend": "mfcc", "device": "cpu", "pairs_per_batch": 64, "epoch_updates": 40, "max_epoch": 6,
               "patience": 2, "max_batch_duration": 10, "max_segments": 20_000, "log_interval": 20},
 }
-#: How a k-NN iteration trains (iteration.sh; docs/iteration.md): the paper's way by default, a
-#: fresh model on mined pairs alone. The toolkit can also start from the previous model
-#: (SSE_WARM_START=1), keep stage-1 augmentation pairs as a share of every batch
-#: (SSE_AUGMENT_SHARE), and read mined pairs from N time-stretched versions of their VADs
-#: (SSE_STRETCH_PAIRS=N; 0: off); measured in docs/iteration.md, not the default since none won
-#: on both the real speech and the demo.
-ITERATION_AUGMENT_SHARE = 0.0
+#: How a k-NN iteration trains (iteration.sh; docs/iteration.md). As in the paper, a fresh model
+#: on the pairs the previous model mines; unlike the paper (profile "paper": 0, 0), each side of
+#: a mined pair is read from one of N time-stretched versions of its VAD (SSE_STRETCH_PAIRS=N),
+#: as stage 1 stretches its pairs, and half of every batch are stage-1 augmentation pairs
+#: (SSE_AUGMENT_SHARE), so an iteration adds to what stage 1 teaches instead of replacing it.
+#: SSE_WARM_START=1 starts from the previous model instead of a fresh one.
+ITERATION_AUGMENT_SHARE = 0.5
 ITERATION_WARM_START = False
-ITERATION_STRETCH_PAIRS = 0
+ITERATION_STRETCH_PAIRS = 4
 #: Adam's learning rate in every stage (betas 0.9, 0.999; no weight decay; fixed schedule).
 LEARNING_RATE = 1e-4
 #: How long ``bash run_demo.sh`` takes on 2 otherwise idle CPU cores, in minutes (measured;

@@ -53,8 +53,8 @@ class Variable:
 
 #: Every SSE_* variable, in --help order. :class:`Settings` has one field per entry.
 VARIABLES = {
-    "profile": Variable("SSE_PROFILE", "paper | small: a row of PROFILES in sse/defaults.py under every "
-                        "setting below", "paper", "runtime"),
+    "profile": Variable("SSE_PROFILE", "default | paper | small, or several (small,paper): rows of PROFILES "
+                        "in sse/defaults.py under every setting below", "default", "runtime"),
     "frontend": Variable("SSE_FRONTEND", "wav2vec2 | mfcc | fbank", "wav2vec2"),
     "path_ssl": Variable("SSE_PATH_SSL", "fairseq wav2vec 2.0 checkpoint", "pretrained/wav2vec_small.pt", "input"),
     "layer": Variable("SSE_LAYER", "wav2vec 2.0 layer", str(defaults.DEFAULT_LAYER)),
@@ -89,12 +89,12 @@ VARIABLES = {
     "mine_args": Variable("SSE_MINE_ARGS", "iteration: anything else for utils/mine_pairs.py, e.g. "
                           "\"--score margin --coverage 0.3\"", "none"),
     "augment_share": Variable("SSE_AUGMENT_SHARE", "iteration: share of each batch's pairs from stage-1 "
-                              "augmentation", f"{defaults.ITERATION_AUGMENT_SHARE:g}, the paper"),
+                              "augmentation", f"{defaults.ITERATION_AUGMENT_SHARE:g}; the paper: 0"),
     "warm_start": Variable("SSE_WARM_START", "iteration: 1 starts from the previous model, 0 from scratch",
                            f"{int(defaults.ITERATION_WARM_START)}, the paper"),
     "stretch_pairs": Variable("SSE_STRETCH_PAIRS", "iteration: N > 0 reads both sides of each mined pair from N "
                               "time-stretched versions of their VADs, computed once in FEATURES-stretchedN",
-                              f"{defaults.ITERATION_STRETCH_PAIRS}, the paper"),
+                              f"{defaults.ITERATION_STRETCH_PAIRS}; the paper: 0"),
 }
 
 
@@ -147,10 +147,12 @@ def _number(cast: Callable, text: str, name: str, low: float | None = None, high
 def resolve(stage: str, env: Mapping[str, str] = os.environ) -> Settings:
     """The settings of ``stage`` (``init``, ``iteration``, ``gold``, or a step with no schedule)
     from ``env``: each SSE_* variable, else the profile's row, else the library default."""
-    profile = env.get("SSE_PROFILE") or "paper"
-    if profile not in defaults.PROFILES:
-        raise UserError(f"SSE_PROFILE={profile} is not one of {', '.join(defaults.PROFILES)}")
-    row = defaults.PROFILES[profile]
+    profile = env.get("SSE_PROFILE") or "default"
+    row: dict = {}
+    for name in profile.split(","):  # "small,paper": the rows in turn, the last one winning
+        if name not in defaults.PROFILES:
+            raise UserError(f"SSE_PROFILE={profile}: {name!r} is not one of {', '.join(defaults.PROFILES)}")
+        row.update(defaults.PROFILES[name])
     schedule = defaults.STAGES.get(stage, defaults.STAGES["iteration"])
 
     def get(name: str, default) -> str:
@@ -623,8 +625,10 @@ a FRESH model is trained on them (the paper). Run it again on its own output for
     bash iteration.sh $LS exp/init/checkpoint_best.pt      # -> exp/iter1
     bash iteration.sh $LS exp/iter1/checkpoint_best.pt     # -> exp/iter2
 
-Not in the paper, off by default (docs/iteration.md measures them): SSE_STRETCH_PAIRS,
-SSE_WARM_START, SSE_AUGMENT_SHARE. Schedule: row "iteration" of STAGES in sse/defaults.py."""),
+Unlike the paper (docs/iteration.md measures why): each side of a mined pair is read from one of
+SSE_STRETCH_PAIRS time-stretched versions of its VAD, and SSE_AUGMENT_SHARE of every batch are
+stage-1 augmentation pairs; SSE_PROFILE=paper is the paper's iteration. Schedule: row
+"iteration" of STAGES in sse/defaults.py."""),
     "gold": ("launch_gold.sh", "$LS", """Weakly supervised model: positive pairs are two tokens of the same phone n-gram label.
 
 Labels come from SSE_NGRAMS (a segment list with transcriptions), made from SSE_SEGMENTS and

@@ -16,7 +16,7 @@ OTHER = {"frontend": "fbank", "path_ssl": "other.pt", "layer": "6", "cmvn": "non
          "segments": "other-segments", "max_segments": "77", "ngrams": "other-ngrams", "alignments": "other-ali",
          "benchmark": "other-benchmark", "max_epoch": "9", "patience": "4", "epoch_updates": "11",
          "pairs_per_batch": "12", "max_batch_duration": "7", "seed": "5", "extra_args": "--fp16",
-         "mine_args": "--k 5", "augment_share": "0.5", "warm_start": "1", "stretch_pairs": "2"}
+         "mine_args": "--k 5", "augment_share": "0.25", "warm_start": "1", "stretch_pairs": "2"}
 #: And for those that do not (where a step runs or writes, how fast, how it logs).
 RUNTIME = {"profile": "small", "exp": "elsewhere", "out": "elsewhere/out", "device": "cuda", "num_workers": "7",
            "tensorboard": "0", "log_interval": "3"}
@@ -82,13 +82,20 @@ def test_each_stage_takes_its_schedule_from_the_table_the_profile_then_the_envir
     assert {name: getattr(settings, name) for name in small} == small
     settings = stages.resolve("gold", {"SSE_PROFILE": "small", "SSE_MAX_EPOCH": "3", "SSE_LAYER": "6"})
     assert settings.max_epoch == 3 and settings.layer == 6 and settings.epoch_updates == small["epoch_updates"]
+    # Profiles compose, the last one winning: the demo's setting with the paper's iteration.
+    settings = stages.resolve("iteration", {"SSE_PROFILE": "small,paper"})
+    assert (settings.pairs_per_batch, settings.augment_share, settings.stretch_pairs) == (64, 0, 0)
+    settings = stages.resolve("iteration", {})
+    assert (settings.augment_share, settings.stretch_pairs) == (defaults.ITERATION_AUGMENT_SHARE,
+                                                                defaults.ITERATION_STRETCH_PAIRS)
     # An empty variable is unset, except SSE_BENCHMARK, where empty means "validate by loss".
     assert stages.resolve("gold", {"SSE_SEED": ""}).seed == 1
     assert stages.resolve("gold", {"SSE_BENCHMARK": ""}).benchmark == ""
 
 
 @pytest.mark.parametrize("variable, value, message", [
-    ("SSE_PROFILE", "huge", "SSE_PROFILE=huge is not one of paper, small"),
+    ("SSE_PROFILE", "huge", "SSE_PROFILE=huge: 'huge' is not one of default, paper, small"),
+    ("SSE_PROFILE", "small,hug", "SSE_PROFILE=small,hug: 'hug' is not one of"),
     ("SSE_FRONTEND", "hubert", "SSE_FRONTEND=hubert is not one of"),
     ("SSE_CMVN", "speaker", "SSE_CMVN=speaker is not one of"),
     ("SSE_WARM_START", "yes", "SSE_WARM_START=yes is not 0 or 1"),
@@ -128,14 +135,15 @@ class Recorder(stages.Runner):
 def test_an_iteration_runs_skips_and_refuses_in_process(corpus, capsys):
     runner = Recorder()
     stages.run_training("iteration", ".", "init/checkpoint_best.pt", env=corpus, runner=runner)
-    assert runner.calls == ["extract_features.py", "extract_features.py", "mine_pairs.py", "fairseq-train",
+    assert runner.calls == ["extract_features.py", "extract_features.py", "mine_pairs.py", "stretch_features.py",
+                            "fairseq-train",
                             "plot_training.py", "map_dump.py"]
     out = Path("init").resolve().parent / "iter1"
     assert (out / "training_done").is_file() and "iter1: MAP 0.5000" in capsys.readouterr().out
-    # A rerun with the same settings skips mining and training.
+    # A rerun with the same settings skips mining and training (the stores skip their own finished work).
     runner.calls.clear()
     stages.run_training("iteration", ".", "init/checkpoint_best.pt", env=corpus, runner=runner)
-    assert runner.calls == ["extract_features.py", "extract_features.py", "map_dump.py"]
+    assert runner.calls == ["extract_features.py", "extract_features.py", "stretch_features.py", "map_dump.py"]
     # Any other mining or training option is refused before any work, never silently reused.
     for name in ("SSE_MINE_ARGS", "SSE_STRETCH_PAIRS", "SSE_SEED", "SSE_MAX_EPOCH", "SSE_EXTRA_ARGS"):
         runner.calls.clear()

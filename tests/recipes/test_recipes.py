@@ -77,33 +77,33 @@ def test_the_three_scripts_train_mine_and_score(slice_lists, tmp_path):
     pairs = read_pair_list(iter1 / "pairs")
     assert len(pairs) > 100
     log = (iter1 / "train.log").read_text()
-    # The paper's iteration by default: a fresh model, mined pairs only.
-    assert "loading pretrained model" not in log and "a batch holds 16 mined pairs and 0 augmentation pairs" in log
+    # The toolkit's iteration by default: a fresh model; each side of a mined pair read from one of
+    # 4 time-stretched versions of its VAD (computed once); half of each batch augmentation pairs.
+    assert "loading pretrained model" not in log
+    assert ("a batch holds 8 mined pairs (each side read from one of 4 time-stretched versions of its VAD) and "
+            "8 augmentation pairs") in log
+    stretched = tmp_path / "features" / "mfcc" / "train-stretched4"
+    assert len(list(stretched.glob("version-*-of-00004.index"))) == 4
     assert "map_across" in log and "spk10" in log  # the speaker diagnostics of every validation
     losses = epoch_losses(iter1 / "train.log")
     assert losses[-1] < losses[0]
     assert 0 < benchmark_map(slice_lists, iter1) <= 1
-    # Run again on its own output: the next iteration, in its own folder; with the options this
-    # time: it starts from iteration 1's model, half of each batch are augmentation pairs, and
-    # the mined half is read from 2 time-stretched versions of every VAD, computed once.
-    options = dict(SSE_MAX_EPOCH="1", SSE_AUGMENT_SHARE="0.5", SSE_WARM_START="1", SSE_STRETCH_PAIRS="2",
-                   SSE_MINE_ARGS="--score margin")
+    # Run again on its own output: the next iteration, in its own folder; the paper's iteration
+    # this time (mined pairs as they are, no augmentation pairs), started from iteration 1's
+    # model, mining with the margin score.
+    options = dict(SSE_MAX_EPOCH="1", SSE_PROFILE="paper", SSE_WARM_START="1", SSE_MINE_ARGS="--score margin")
     second = run_recipe("iteration.sh", LS, iter1, env=dict(env, **options))
     assert "(of the margin score)" in second.stdout + second.stderr  # the mining options reached mining
     log = (tmp_path / "iter2" / "train.log").read_text()
     assert f"loading pretrained model from {iter1 / 'checkpoint_best.pt'}" in log
-    assert ("a batch holds 8 mined pairs (each side read from one of 2 time-stretched versions of its VAD) and "
-            "8 augmentation pairs") in log
-    stretched = tmp_path / "features" / "mfcc" / "train-stretched2"
-    assert sorted(p.name for p in stretched.glob("version-*.index")) == ["version-00000-of-00002.index",
-                                                                          "version-00001-of-00002.index"]
+    assert "a batch holds 16 mined pairs and 0 augmentation pairs" in log
     # Mining and training options are part of the stage's stamp: other ones are refused, never reused.
     for changed in ({"SSE_MINE_ARGS": ""}, {"SSE_AUGMENT_SHARE": "0.25"}, {"SSE_STRETCH_PAIRS": "3"},
-                    {"SSE_STRETCH_PAIRS": "0"}):
+                    {"SSE_PROFILE": "default"}):
         refused = subprocess.run(["bash", str(REPO / "iteration.sh"), str(LS), str(iter1)], cwd=REPO, text=True,
                                  capture_output=True, env=dict(env, **{**options, **changed}))
-        assert refused.returncode == 2 and next(iter(changed)).lower().replace("sse_", "") in refused.stderr, \
-            refused.stderr
+        name = next(iter(changed)).lower().replace("sse_", "").replace("profile", "stretch_pairs")
+        assert refused.returncode == 2 and name in refused.stderr, refused.stderr
 
     run_recipe("launch_gold.sh", LS, env=env)
     gold = tmp_path / "gold"
