@@ -20,7 +20,8 @@
 # with its alignments SSE_BENCHMARK_ALIGNMENTS (TextGrids or the toolkit's alignment file);
 # SSE_VAD_ARGS passes options to utils/vad.py (e.g. "--speakers folder --num_workers 8").
 # --profile sets SSE_PROFILE: "default" is the toolkit's recipe, "paper" the paper's exactly (its
-# k-NN iteration), "small" the CPU setting of run_demo.sh (rows of PROFILES in sse/defaults.py). Every other setting is an SSE_* variable: see
+# k-NN iteration), "small" the CPU setting of run_demo.sh (rows of PROFILES in sse/defaults.py;
+# "small,paper" combines two). Every other setting is an SSE_* variable: see
 # `bash launch_init.sh --help`. Finished work is skipped on a rerun.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")" && pwd)

@@ -620,7 +620,7 @@ Batches hold pairs from one speaker (negatives share the speaker), each VAD stre
 (tempo 0.5-1.8, pitch kept), frames computed on the fly by the frozen front-end. Schedule: row
 "init" of STAGES in sse/defaults.py. Output: $SSE_EXP/init/checkpoint_best.pt."""),
     "iteration": ("iteration.sh", "$LS <previous checkpoint or its folder>", """Stage 2: one k-NN iteration. The previous model mines pairs among the training segments;
-a FRESH model is trained on them (the paper). Run it again on its own output for the next one:
+a FRESH model is trained on them, as in the paper. Run it again on its own output for the next:
 
     bash iteration.sh $LS exp/init/checkpoint_best.pt      # -> exp/iter1
     bash iteration.sh $LS exp/iter1/checkpoint_best.pt     # -> exp/iter2
