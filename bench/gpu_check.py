@@ -60,7 +60,7 @@ def timed(function, device, repeats: int = 1, warmup: int = 1) -> float:
 def extraction(frontend, sizes, rng, device) -> float:
     """Times real time of extracting ``vads`` VADs (lengths cycling through the given ones, each
     with 5 s of context on both sides) in groups of 64, as extract_shard does on a GPU."""
-    from sse.features import vad_group
+    from sse.feature_store import vad_group
     lengths = [sizes["extraction_lengths"][i % len(sizes["extraction_lengths"])] for i in range(sizes["vads"])]
     waves = [rng.normal(0, 0.1, int((length + 10.0) * 16000)).astype(np.float32) for length in lengths]
     group = max(1, vad_group(frontend))

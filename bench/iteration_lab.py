@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sse.defaults import LEARNING_RATE  # noqa: E402
 from sse.embed import embed_frames, frames_from_store  # noqa: E402
-from sse.features import FeatureStore  # noqa: E402
+from sse.feature_store import FeatureStore  # noqa: E402
 from sse.formats import read_pair_list, read_segment_list, read_vad_list  # noqa: E402
 from sse.frontend import build_frontend, frontend_from_description  # noqa: E402
 from sse.loss import nt_xent  # noqa: E402

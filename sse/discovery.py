@@ -134,7 +134,7 @@ def candidate_segments(vads: Sequence[Vad] | None, features: str | os.PathLike |
     """The grid segments of ``vads`` (or of every VAD of the feature store ``features``), all of
     them or a seeded uniform subset of ``max_segments``."""
     if vads is None:
-        from .features import FeatureStore  # noqa: PLC0415
+        from .feature_store import FeatureStore  # noqa: PLC0415
 
         store = FeatureStore(features)
         vads = [Vad(wav, store.speakers[wav], entry.start, entry.end)

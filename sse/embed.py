@@ -1,7 +1,7 @@
 """Embedding segments with an SSE encoder: the one path used by validation MAP, k-NN mining,
 ``map_dump.py`` and the pretrained models, so every number comes from the same code.
 
-Frames come either from a :class:`sse.features.FeatureStore` or are computed on the fly for
+Frames come either from a :class:`sse.feature_store.FeatureStore` or are computed on the fly for
 each segment's VAD with the same context rule as ``extract_features.py``.
 """
 from __future__ import annotations
@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 from .errors import UserError
-from .features import FeatureStore, check_vads_against_audio, compute_vad_frames, frame_span
+from .feature_store import FeatureStore, check_vads_against_audio
+from .features import compute_vad_frames, frame_span
 from .formats import Segment
 from .frontend import Frontend
 from .progress import tqdm

@@ -36,7 +36,7 @@ from .checkpoint import load_encoder, resolve_checkpoint
 from .device import resolve_device
 from .embed import embed_frames, frames_from_store
 from .errors import UserError
-from .features import FeatureStore
+from .feature_store import FeatureStore
 from .files import atomic_open, remove_leftover_parts
 from .formats import Segment, read_segment_list, write_pair_list
 from .progress import tqdm

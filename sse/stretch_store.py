@@ -36,17 +36,17 @@ import torch
 from .audio import read_audio
 from .augment import augment
 from .errors import UserError
-from .features import (
+from .feature_store import (
     INDEX_FIELDS,
     FeatureStore,
     _DamagedShard,
     _FrameWriter,
-    frame_span,
     in_groups,
     read_frames_and_index,
     shard_name,
     vad_group,
 )
+from .features import frame_span
 from .files import atomic_open, remove_leftover_parts
 from .formats import Vad, format_time
 from .frontend import Frontend

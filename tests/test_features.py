@@ -6,7 +6,8 @@ import soundfile
 import torch
 
 from sse.errors import UserError
-from sse.features import FeatureStore, compute_vad_frames, extract_shard, frame_span, vad_pieces
+from sse.feature_store import FeatureStore, extract_shard
+from sse.features import compute_vad_frames, frame_span, vad_pieces
 from sse.formats import Vad
 from sse.frontend import Frontend, build_frontend
 from tests.helpers import assert_half_precision_frames_close, assert_user_error, run_script

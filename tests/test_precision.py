@@ -5,7 +5,7 @@ import soundfile
 import torch
 
 from sse.embed import embed_frames
-from sse.features import FeatureStore, extract_shard
+from sse.feature_store import FeatureStore, extract_shard
 from sse.formats import Vad
 from sse.frontend import build_frontend
 from sse.model import EncoderConfig, ProjectionHead, SSEEncoder

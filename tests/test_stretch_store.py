@@ -6,7 +6,7 @@ import soundfile
 
 from sse.audio import read_audio
 from sse.errors import UserError
-from sse.features import FeatureStore, extract_shard
+from sse.feature_store import FeatureStore, extract_shard
 from sse.formats import Pair, Vad
 from sse.frontend import build_frontend
 from sse.sampling import StretchedPairSampler, batch_rng

@@ -3,7 +3,7 @@
 
 Each VAD is encoded with up to 5 s of context on each side, cut into 20 s pieces when longer,
 cropped back to the VAD; VADs under 40 ms are dropped. Features are stored as float16 ``.npy``
-shards with a plain-text index (see ``sse/features.py``); finished shards are skipped, so an
+shards with a plain-text index (see ``sse/feature_store.py``); finished shards are skipped, so an
 interrupted run resumes, and ``--shard/--nshards`` split the work over a cluster array job.
 
     python utils/extract_features.py --path_wavs $LS --path_vads vads --output feats \\
@@ -49,13 +49,8 @@ def main(argv=None) -> None:
         parser.error(f"--precision {args.precision} applies to wav2vec2; {args.frontend} features are computed in fp32")
     cli.setup_logging(args)
     from sse.device import resolve_device  # noqa: PLC0415
-    from sse.features import (  # noqa: PLC0415
-        MIN_VAD,
-        check_requested_store,
-        check_vads_against_audio,
-        extract_shard,
-        shard_problem,
-    )
+    from sse.feature_store import check_requested_store, check_vads_against_audio, extract_shard, shard_problem  # noqa: PLC0415
+    from sse.features import MIN_VAD  # noqa: PLC0415
     from sse.frontend import build_frontend  # noqa: PLC0415
 
     if not Path(args.path_wavs).is_dir():

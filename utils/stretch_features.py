@@ -39,7 +39,7 @@ def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
     cli.setup_logging(args)
     from sse.device import resolve_device  # noqa: PLC0415
-    from sse.features import FeatureStore  # noqa: PLC0415
+    from sse.feature_store import FeatureStore  # noqa: PLC0415
     from sse.frontend import frontend_from_description  # noqa: PLC0415
     from sse.stretch_store import build_stretch_store  # noqa: PLC0415
 

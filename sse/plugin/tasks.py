@@ -38,7 +38,7 @@ from ..defaults import BATCH_SIZE, STAGES
 from ..device import resolve_device
 from ..embed import embed_frames, frames_from_store, frames_on_the_fly, pad_frames
 from ..errors import UserError
-from ..features import FeatureStore
+from ..feature_store import FeatureStore
 from ..formats import read_pair_list, read_segment_list, read_vad_list
 from ..frontend import (
     CMVN_MODES,

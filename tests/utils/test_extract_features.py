@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sse.errors import UserError
-from sse.features import FeatureStore, shard_name
+from sse.feature_store import FeatureStore, shard_name
 from sse.formats import read_segment_list, read_vad_list, write_segment_list, write_vad_list
 from tests.helpers import assert_one_error, copy_store, run_inprocess
 

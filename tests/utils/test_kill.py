@@ -22,7 +22,7 @@ import pytest
 import torch
 
 from sse.checkpoint import save_encoder
-from sse.features import extract_shard
+from sse.feature_store import extract_shard
 from sse.formats import read_segment_list, read_vad_list, write_segment_list, write_vad_list
 from sse.frontend import build_frontend
 from sse.model import SSEEncoder
