@@ -379,7 +379,9 @@ def log(message: str) -> None:
 class Runner:
     """Runs a step's commands as subprocesses (tests give a runner that records them instead)."""
 
-    env = {**os.environ, "SSE_RECIPE": "1"}  # the scripts give their hints in SSE_* terms
+    @property
+    def env(self) -> dict:
+        return {**os.environ, "SSE_RECIPE": "1"}  # the scripts give their hints in SSE_* terms
 
     def call(self, command: list[str]) -> None:
         status = subprocess.call(command, env=self.env)
