@@ -1,8 +1,6 @@
 """``--device``: checked against what this torch build and machine have, before any work."""
 from __future__ import annotations
 
-import sys
-
 import torch
 
 from .errors import UserError
@@ -44,10 +42,3 @@ def resolve_device(name: str | torch.device | None, what: str = "--device") -> t
         return device
     raise UserError(f"{shown}: the toolkit runs on cpu, cuda or mps, not {device.type}")
 
-
-if __name__ == "__main__":  # the recipes check SSE_DEVICE with: python -m sse.device NAME
-    try:
-        print(resolve_device(sys.argv[1] if len(sys.argv) > 1 else None, "SSE_DEVICE").type)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
