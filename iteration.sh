@@ -8,6 +8,6 @@
 #   bash iteration.sh $LS exp/iter1/checkpoint_best.pt     # -> exp/iter2
 #
 # Settings are SSE_* environment variables (`bash iteration.sh --help` lists them); the stage
-# is defined once, in sse/stages.py.
+# is defined once, in sse/pipeline/stages.py.
 ROOT=$(cd "$(dirname "$0")" && pwd)
-PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" exec "${PYTHON:-python3}" -m sse.stages iteration "$@"
+PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" exec "${PYTHON:-python3}" -m sse.pipeline.stages iteration "$@"

@@ -4,6 +4,6 @@
 #   bash launch_gold.sh $LS          # -> $SSE_EXP/gold
 #
 # Settings are SSE_* environment variables (`bash launch_gold.sh --help` lists them); the stage
-# is defined once, in sse/stages.py.
+# is defined once, in sse/pipeline/stages.py.
 ROOT=$(cd "$(dirname "$0")" && pwd)
-PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" exec "${PYTHON:-python3}" -m sse.stages gold "$@"
+PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" exec "${PYTHON:-python3}" -m sse.pipeline.stages gold "$@"

@@ -4,6 +4,6 @@
 #   bash launch_init.sh $LS          # $LS: corpus root of the VAD list's wav paths -> $SSE_EXP/init
 #
 # Settings are SSE_* environment variables (`bash launch_init.sh --help` lists them); the stage
-# is defined once, in sse/stages.py.
+# is defined once, in sse/pipeline/stages.py.
 ROOT=$(cd "$(dirname "$0")" && pwd)
-PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" exec "${PYTHON:-python3}" -m sse.stages init "$@"
+PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" exec "${PYTHON:-python3}" -m sse.pipeline.stages init "$@"

@@ -4,14 +4,14 @@
 #   bash recipe.sh [--stage N] [--stop-stage M] [--profile default|paper|small] [--iterations K] CORPUS EXP
 #
 #   0  VAD of the training audio -> SSE_VADS                       utils/vad.py (skipped if the list exists)
-#   1  training segments -> SSE_SEGMENTS                           python -m sse.stages segments
+#   1  training segments -> SSE_SEGMENTS                           python -m sse.pipeline.stages segments
 #   2  benchmark -> SSE_BENCHMARK, from SSE_BENCHMARK_ALIGNMENTS   utils/make_benchmark.py (skipped if it exists)
-#   3  phone n-gram labels -> SSE_NGRAMS, from SSE_ALIGNMENTS      python -m sse.stages labels
-#   4  frame features of the training VADs and of the benchmark   python -m sse.stages features
+#   3  phone n-gram labels -> SSE_NGRAMS, from SSE_ALIGNMENTS      python -m sse.pipeline.stages labels
+#   4  frame features of the training VADs and of the benchmark   python -m sse.pipeline.stages features
 #   5  init: the model of augmentation pairs -> EXP/init           launch_init.sh
 #   6  K k-NN iterations (default 2) -> EXP/iter1 ... iterK        iteration.sh
 #   7  gold: the weakly supervised model -> EXP/gold               launch_gold.sh
-#   8  MAP of mean-pooled frames and of every model               python -m sse.stages table
+#   8  MAP of mean-pooled frames and of every model               python -m sse.pipeline.stages table
 #      -> EXP/results.md, EXP/map.png, EXP/curves.png
 #
 # Lists default to files in EXP (SSE_VADS=EXP/vads, SSE_SEGMENTS=EXP/segments, SSE_NGRAMS=EXP/ngrams,
@@ -67,7 +67,7 @@ if run 0; then
   else log "stage 0: VAD of $CORPUS/${SSE_TRAIN_SUBSET:-} -> $SSE_VADS"; vads "${SSE_TRAIN_SUBSET:-}" "$SSE_VADS"
   fi
 fi
-if run 1; then log "stage 1: segments"; "$PY" -m sse.stages segments "$CORPUS"; fi
+if run 1; then log "stage 1: segments"; "$PY" -m sse.pipeline.stages segments "$CORPUS"; fi
 if run 2 && [ -n "$SSE_BENCHMARK" ]; then
   if [ -s "$SSE_BENCHMARK" ]; then log "stage 2: benchmark $SSE_BENCHMARK"
   else
@@ -78,8 +78,8 @@ if run 2 && [ -n "$SSE_BENCHMARK" ]; then
       --path_vads "$SSE_EXP/dev-vads" --output "$SSE_BENCHMARK" --max_per_label 20
   fi
 fi
-if run 3; then log "stage 3: labels"; "$PY" -m sse.stages labels "$CORPUS"; fi
-if run 4; then log "stage 4: features"; "$PY" -m sse.stages features "$CORPUS"; fi
+if run 3; then log "stage 3: labels"; "$PY" -m sse.pipeline.stages labels "$CORPUS"; fi
+if run 4; then log "stage 4: features"; "$PY" -m sse.pipeline.stages features "$CORPUS"; fi
 if run 5; then log "stage 5: init (the model of augmentation pairs)"; bash "$ROOT/launch_init.sh" "$CORPUS"; fi
 if run 6; then
   previous=$SSE_EXP/init
@@ -90,4 +90,4 @@ if run 6; then
   done
 fi
 if run 7; then log "stage 7: gold (the weakly supervised model)"; bash "$ROOT/launch_gold.sh" "$CORPUS"; fi
-if run 8; then log "stage 8: table"; "$PY" -m sse.stages table "$CORPUS" ${title:+--title "$title"}; fi
+if run 8; then log "stage 8: table"; "$PY" -m sse.pipeline.stages table "$CORPUS" ${title:+--title "$title"}; fi

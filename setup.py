@@ -11,8 +11,8 @@ from pathlib import Path
 
 from setuptools import find_packages, setup
 
-# The sse-* commands and the scripts they run: one table, in sse/commands.py (no imports of sse).
-COMMANDS = runpy.run_path(str(Path(__file__).resolve().parent / "sse" / "commands.py"))["COMMANDS"]
+# The sse-* commands and the scripts they run: one table, in sse/core/commands.py (no imports of sse).
+COMMANDS = runpy.run_path(str(Path(__file__).resolve().parent / "sse" / "core" / "commands.py"))["COMMANDS"]
 
 setup(
     name="sse",
@@ -21,10 +21,10 @@ setup(
                 "(Algayres et al., Interspeech 2022), on fairseq",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    # utils/ ships as sse_utils: the sse-* commands run its scripts (sse/commands.py).
+    # utils/ ships as sse_utils: the sse-* commands run its scripts (sse/core/commands.py).
     packages=find_packages(include=["sse", "sse.*"]) + ["sse_utils"],
     package_dir={"sse_utils": "utils"},
-    entry_points={"console_scripts": [f"{command}=sse.commands:main" for command in COMMANDS]},
+    entry_points={"console_scripts": [f"{command}=sse.core.commands:main" for command in COMMANDS]},
     python_requires=">=3.9",
     install_requires=[
         "torch>=2.1",

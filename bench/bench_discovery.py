@@ -16,7 +16,7 @@ aligner cannot fit gets its dictionary pronunciation spread evenly over the word
 each N in a fresh process (its peak resident memory is the process's): the real SSE encoder
 embeds synthetic frames of the right lengths (each VAD one of 20 recurring random patterns plus
 its own noise: the cost does not depend on the values, and some segments recur), then the
-discovery of sse/discovery.py runs (PCA, exact k-NN, filters and thresholds, overlap resolution,
+discovery of sse/discovery/terms.py runs (PCA, exact k-NN, filters and thresholds, overlap resolution,
 classes). Prints the time of each stage and the peak memory.
 """
 from __future__ import annotations
@@ -41,10 +41,10 @@ MARGIN = 0.05
 def fsdd_alignments(corpus: Path, output: Path) -> None:
     from demo.forced_alignment import AlignmentError, ForcedAligner  # noqa: PLC0415
 
-    from sse.audio import read_audio  # noqa: PLC0415
-    from sse.formats import read_segment_list  # noqa: PLC0415
+    from sse.core.progress import tqdm  # noqa: PLC0415
+    from sse.frames.audio import read_audio  # noqa: PLC0415
+    from sse.frames.formats import read_segment_list  # noqa: PLC0415
     from sse.prep.alignments import Alignments, FileAlignment, Interval, write_alignment_file  # noqa: PLC0415
-    from sse.progress import tqdm  # noqa: PLC0415
 
     tokens = read_segment_list(corpus / "tokens", require_transcriptions=True)
     aligner = ForcedAligner()
@@ -109,11 +109,11 @@ def scale_one(size: int, model: str) -> dict:
     """One size, in this process: timings and peak memory as a dict."""
     import numpy as np  # noqa: PLC0415
 
-    from sse.checkpoint import load_encoder  # noqa: PLC0415
-    from sse.discovery import DiscoverySettings, discover  # noqa: PLC0415
-    from sse.embed import embed_frames  # noqa: PLC0415
-    from sse.formats import Vad  # noqa: PLC0415
-    from sse.segments import count_segments, make_segments  # noqa: PLC0415
+    from sse.discovery.terms import DiscoverySettings, discover  # noqa: PLC0415
+    from sse.frames.formats import Vad  # noqa: PLC0415
+    from sse.inference.checkpoint import load_encoder  # noqa: PLC0415
+    from sse.inference.embed import embed_frames  # noqa: PLC0415
+    from sse.method.segments import count_segments, make_segments  # noqa: PLC0415
 
     per_vad = count_segments([Vad("x", "s", 0.0, 3.0)])
     vads = [Vad(f"spk{i % 40}/utt{i:06d}.wav", f"spk{i % 40}", 0.0, 3.0) for i in range(-(-size // per_vad))]

@@ -10,7 +10,7 @@ process so that its peak resident memory is its own:
 
 * floor: the cosine-similarity product of every query with all N segments, in the same chunks
   the toolkit uses, and nothing else; no exact MAP can be faster than this;
-* toolkit: ``sse.metrics.mean_average_precision`` (exact MAP, all-segment ranking);
+* toolkit: ``sse.evaluation.metrics.mean_average_precision`` (exact MAP, all-segment ranking);
 * pytorch-metric-learning: ``AccuracyCalculator``'s ``mean_average_precision``, the authors'
   metric, a top-k variant (``k="max_bin_count"``: the largest label count) over FAISS k-NN
   (its default, k = N - 1, needs N x N memory and did not fit 24 GiB at N = 20,000), so not the same
@@ -47,7 +47,7 @@ def one(method: str, size: int, device: str) -> dict:
     import numpy as np
     import torch
 
-    from sse import metrics
+    from sse.evaluation import metrics
     embeddings, labels = data(size)
     value, queries = float("nan"), 0
     if device.startswith("cuda"):  # start CUDA before the clock

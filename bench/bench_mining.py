@@ -64,7 +64,7 @@ class RssPeak:
 
 
 def synthetic_inputs(size: int, seed: int = 0):
-    from sse.formats import Segment
+    from sse.frames.formats import Segment
     rng = np.random.default_rng(seed)
     words = max(1, size // 20)
     centres = rng.normal(size=(words, 512)).astype(np.float32)
@@ -86,8 +86,8 @@ def synthetic_inputs(size: int, seed: int = 0):
 def one(size: int, device: str, exact_sample: int, nprobe: int, k: int) -> dict:
     import torch
 
-    from sse import knn, mining
-    from sse.formats import write_pair_list
+    from sse.frames.formats import write_pair_list
+    from sse.method import knn, mining
 
     phases = []
 
@@ -139,11 +139,11 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="where exact search runs (IVF stays on the CPU)")
     parser.add_argument("--exact_sample", type=int, default=100000,
                         help="largest number of queries exact search is timed on (then scaled to N)")
-    parser.add_argument("--nprobe", type=int, default=None, help="IVF cells searched (default: sse.knn's)")
+    parser.add_argument("--nprobe", type=int, default=None, help="IVF cells searched (default: sse.method.knn's)")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    from sse import knn
+    from sse.method import knn
     nprobe = args.nprobe or knn.DEFAULT_NPROBE
     if args.one:
         print(json.dumps(one(args.sizes[0], args.device, args.exact_sample, nprobe, args.k)))

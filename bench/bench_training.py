@@ -37,13 +37,13 @@ def timed(function, repeats):
 def main() -> None:
     import fairseq  # noqa: F401  (registers the plugin on import of sse.plugin)
 
-    from sse.formats import read_segment_list, read_vad_list
-    from sse.frontend import build_frontend
-    from sse.loss import nt_xent
-    from sse.model import EncoderConfig, ProjectionHead, SSEEncoder
+    from sse.core.testing import save_wav2vec2_checkpoint
+    from sse.frames.formats import read_segment_list, read_vad_list
+    from sse.frames.frontend import build_frontend
+    from sse.method.loss import nt_xent
+    from sse.method.model import EncoderConfig, ProjectionHead, SSEEncoder
+    from sse.method.sampling import AugmentationSampler, AugmentationSettings
     from sse.plugin.model import SSEModel
-    from sse.sampling import AugmentationSampler, AugmentationSettings
-    from sse.testing import save_wav2vec2_checkpoint
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                      allow_abbrev=False)

@@ -13,8 +13,8 @@ Rows:
    frames); fp32 and mixed precision (autocast fp16 + loss scaling, what fairseq's ``--amp``
    does; the front-end under autocast too). The stretched audio is synthesised: stretching
    happens in data-loader workers, on the CPU, and is not a GPU path.
-3. Exact k-NN (k = 10) of 1,000,000 x 128 vectors, all of them as queries (``sse.knn``, torch).
-4. Exact MAP of 100,000 random 512-d embeddings (``sse.metrics``).
+3. Exact k-NN (k = 10) of 1,000,000 x 128 vectors, all of them as queries (``sse.method.knn``, torch).
+4. Exact MAP of 100,000 random 512-d embeddings (``sse.evaluation.metrics``).
 
 The CPU mode runs every row at small sizes (and bf16 instead of fp16, which CPUs lack).
 """
@@ -60,7 +60,7 @@ def timed(function, device, repeats: int = 1, warmup: int = 1) -> float:
 def extraction(frontend, sizes, rng, device) -> float:
     """Times real time of extracting ``vads`` VADs (lengths cycling through the given ones, each
     with 5 s of context on both sides) in groups of 64, as extract_shard does on a GPU."""
-    from sse.feature_store import vad_group
+    from sse.frames.feature_store import vad_group
     lengths = [sizes["extraction_lengths"][i % len(sizes["extraction_lengths"])] for i in range(sizes["vads"])]
     waves = [rng.normal(0, 0.1, int((length + 10.0) * 16000)).astype(np.float32) for length in lengths]
     group = max(1, vad_group(frontend))
@@ -95,8 +95,8 @@ def stage1_batch(sizes, rng, frame_rate=50):
 
 def updates_per_second(model, net_input, precision, device, repeats) -> float:
     """Adam updates per second on one batch, fp32 or mixed (autocast + gradient scaling)."""
-    from sse.loss import nt_xent
-    from sse.precision import DTYPES, autocast
+    from sse.core.precision import DTYPES, autocast
+    from sse.method.loss import nt_xent
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
 
@@ -131,11 +131,12 @@ def main() -> None:
 
     import fairseq  # noqa: F401  (the plugin and the wav2vec2 loader need it)
 
-    from sse import knn, metrics
-    from sse.frontend import build_frontend
-    from sse.model import EncoderConfig, ProjectionHead, SSEEncoder
+    from sse.core.testing import save_wav2vec2_checkpoint
+    from sse.evaluation import metrics
+    from sse.frames.frontend import build_frontend
+    from sse.method import knn
+    from sse.method.model import EncoderConfig, ProjectionHead, SSEEncoder
     from sse.plugin.model import SSEModel
-    from sse.testing import save_wav2vec2_checkpoint
 
     name = torch.cuda.get_device_name(0) if device.type == "cuda" else platform.processor() or "CPU"
     print(f"device: {name}; torch {torch.__version__}; fairseq {fairseq.__version__} "

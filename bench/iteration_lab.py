@@ -15,7 +15,7 @@ results table (``--table``), so an ablation is a few commands:
     python bench/iteration_lab.py $C --pairs $EXP/iter1/pairs --stretch_pairs 4 --name mined-stretched
 
 Pair sources: a pair list (``--pairs``), or oracle pairs made from labelled tokens
-(``--oracle``; ``sse/oracle.py``), as whole tokens or as the grid segments that best cover them
+(``--oracle``; ``sse/evaluation/oracle.py``), as whole tokens or as the grid segments that best cover them
 (``--oracle_grid``), sized and shaped like a mined list (``--like``). ``--augment_share`` puts
 stage-1 augmentation pairs (time-stretched spans, computed on the fly) into every batch, and
 ``--init`` starts from a checkpoint instead of a fresh model; ``--stretch_pairs N`` reads each
@@ -36,24 +36,24 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sse.defaults import LEARNING_RATE  # noqa: E402
-from sse.embed import embed_frames, frames_from_store  # noqa: E402
-from sse.feature_store import FeatureStore  # noqa: E402
-from sse.formats import read_pair_list, read_segment_list, read_vad_list  # noqa: E402
-from sse.frontend import build_frontend, frontend_from_description  # noqa: E402
-from sse.loss import nt_xent  # noqa: E402
-from sse.metrics import mean_average_precision  # noqa: E402
-from sse.model import EncoderConfig, ProjectionHead, SSEEncoder  # noqa: E402
-from sse.oracle import label_grid_segments, oracle_pairs  # noqa: E402
-from sse.plugin.model import SSEModel  # noqa: E402
-from sse.plugin.tasks import frames_sample  # noqa: E402
-from sse.sampling import (  # noqa: E402
+from sse.evaluation.metrics import mean_average_precision  # noqa: E402
+from sse.evaluation.oracle import label_grid_segments, oracle_pairs  # noqa: E402
+from sse.frames.feature_store import FeatureStore  # noqa: E402
+from sse.frames.formats import read_pair_list, read_segment_list, read_vad_list  # noqa: E402
+from sse.frames.frontend import build_frontend, frontend_from_description  # noqa: E402
+from sse.inference.embed import embed_frames, frames_from_store  # noqa: E402
+from sse.method.loss import nt_xent  # noqa: E402
+from sse.method.model import EncoderConfig, ProjectionHead, SSEEncoder  # noqa: E402
+from sse.method.sampling import (  # noqa: E402
     AugmentationSampler,
     AugmentationSettings,
     PairSampler,
     StretchedPairSampler,
     batch_rng,
 )
-from sse.stretch_store import StretchStore, build_stretch_store  # noqa: E402
+from sse.method.stretch_store import StretchStore, build_stretch_store  # noqa: E402
+from sse.plugin.model import SSEModel  # noqa: E402
+from sse.plugin.tasks import frames_sample  # noqa: E402
 
 
 def parse() -> argparse.Namespace:
@@ -80,7 +80,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--max_batch_duration", type=float, default=10.0)
     parser.add_argument("--stretch_pairs", type=int, default=0,
                         help="read each side of a pair from one of N time-stretched versions of its VAD "
-                             "(sse/stretch_store.py; computed once into EXP/features/TAG/train-stretchedN, "
+                             "(sse/method/stretch_store.py; computed once into EXP/features/TAG/train-stretchedN, "
                              "the store iteration.sh uses with SSE_STRETCH_PAIRS=N)")
     parser.add_argument("--init", help="checkpoint to start from (default: a fresh model)")
     parser.add_argument("--updates", type=int, default=240)
@@ -151,7 +151,7 @@ def main() -> None:
     encoder = SSEEncoder(EncoderConfig(input_dim=int(train_store.frontend["dim"])))
     projection = ProjectionHead(encoder.output_dim)
     if args.init:
-        from sse.checkpoint import _torch_load, resolve_checkpoint  # noqa: PLC0415
+        from sse.inference.checkpoint import _torch_load, resolve_checkpoint  # noqa: PLC0415
         state = _torch_load(resolve_checkpoint(args.init))["model"]
         encoder.load_state_dict({k[8:]: v for k, v in state.items() if k.startswith("encoder.")})
         projection.load_state_dict({k[11:]: v for k, v in state.items() if k.startswith("projection.")})

@@ -7,7 +7,7 @@
 # - fairseq-fixed ships C extensions built for this Python only. The toolkit needs none of them
 #   (its datasets batch themselves), so its Python source is repackaged as a pure wheel, without
 #   examples/ (17 MB, never imported by the library).
-# - hydra-core, omegaconf, antlr4 (fairseq's config stack), bitarray, soundfile (sse.audio
+# - hydra-core, omegaconf, antlr4 (fairseq's config stack), bitarray, soundfile (sse.frames.audio
 #   imports it), cffi and pycparser are downloaded for CPython 3.12 / manylinux x86-64.
 # - faiss, kaldi-native-fbank and pedalboard are not needed: the check runs exact k-NN through
 #   torch, uses the wav2vec2 front-end, and synthesises stretched audio instead of stretching.

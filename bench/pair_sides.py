@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """What a miner picks: the durations, speech shares and content agreement of mined pairs,
-against the segment list they were mined from (``sse/pair_quality.py``).
+against the segment list they were mined from (``sse/evaluation/pair_quality.py``).
 
     python bench/pair_sides.py --segments EXP/segments --units EXP/corpus/tokens --pairs EXP/iter1/pairs
     python bench/pair_sides.py --segments training_data/demo-segments \\
@@ -22,8 +22,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sse.formats import Pair, read_pair_list, read_segment_list  # noqa: E402
-from sse.pair_quality import Units, pair_quality, side_report  # noqa: E402
+from sse.evaluation.pair_quality import Units, pair_quality, side_report  # noqa: E402
+from sse.frames.formats import Pair, read_pair_list, read_segment_list  # noqa: E402
 
 GRID = 0.16
 

@@ -11,10 +11,10 @@ __version__ = "0.1.0"
 
 def load(path, device=None, **options):
     """An embedder for a trained SSE checkpoint (see :func:`sse.api.load`)."""
-    from .api import load as load_embedder  # noqa: PLC0415  (keeps `import sse` free of torch)
+    from sse.api import load as load_embedder  # noqa: PLC0415  (keeps `import sse` free of torch)
 
     return load_embedder(path, device, **options)
 
 
 if "fairseq" in sys.modules:
-    from . import plugin  # noqa: F401  (registers the fairseq components)
+    from sse import plugin  # noqa: F401  (registers the fairseq components)

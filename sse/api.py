@@ -6,7 +6,7 @@
     model.embed_segments("my_spans.txt", corpus_root="training_data/demo")   # (N, 512)
     model.embed_waveform(samples, sample_rate)                       # any rate, mono or not
 
-Files and segment lists go through the code ``map_dump.py`` runs (:mod:`sse.scoring`), with
+Files and segment lists go through the code ``map_dump.py`` runs (:mod:`sse.evaluation.scoring`), with
 the same context rule (up to 5 s of audio around each VAD), so the numbers are the ones it
 dumps. A segment list may hold plain ``<wav> <start> <end>`` lines: a span without VAD is its
 own VAD, as in ``map_dump.py``.
@@ -20,14 +20,14 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
-from .audio import SAMPLE_RATE, audio_info, resample
-from .checkpoint import resolve_checkpoint
-from .defaults import BATCH_SIZE
-from .device import resolve_device
-from .embed import embed_frames, segment_frames
-from .errors import UserError
-from .formats import NO_SPEAKER, Segment, read_segments
-from .scoring import load_embedder
+from sse.core.device import resolve_device
+from sse.core.errors import UserError
+from sse.defaults import BATCH_SIZE
+from sse.evaluation.scoring import load_embedder
+from sse.frames.audio import SAMPLE_RATE, audio_info, resample
+from sse.frames.formats import NO_SPEAKER, Segment, read_segments
+from sse.inference.checkpoint import resolve_checkpoint
+from sse.inference.embed import embed_frames, segment_frames
 
 
 class Embedder:

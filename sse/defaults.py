@@ -1,7 +1,7 @@
 """The toolkit's defaults, each in one place, kept free of heavy imports.
 
 ``--help`` of every script reads its defaults from here, and the library modules, the fairseq
-configs and the recipe's stage engine (sse/stages.py) import them from here. So printing help
+configs and the recipe's stage engine (sse/pipeline/stages.py) import them from here. So printing help
 never loads torch, and changing a default here changes it everywhere.
 
     python -m sse.defaults          # the training schedule of each stage, and the profiles
@@ -19,20 +19,20 @@ DEFAULT_WAV2VEC2 = str(Path(__file__).resolve().parents[1] / "pretrained" / "wav
 DEFAULT_LAYER = 8
 FRONTENDS = ("wav2vec2", "mfcc", "fbank")
 CMVN_MODES = ("utterance", "none")
-#: Numeric precisions of the frozen front-end (sse/precision.py); fp32 is the default.
+#: Numeric precisions of the frozen front-end (sse/core/precision.py); fp32 is the default.
 PRECISIONS = ("fp32", "fp16", "bf16")
 # Kaldi features carry the channel and the speaker's level in their means (c0 above all); a
 # LayerNorm over each frame cannot remove that, and stage 1 collapses on raw MFCCs. wav2vec 2.0
 # frames are used as the paper does, unnormalised.
 DEFAULT_CMVN = {"wav2vec2": "none", "mfcc": "utterance", "fbank": "utterance"}
 
-# k-NN pair mining (sse/mining.py, sse/mining_run.py).
+# k-NN pair mining (sse/method/mining.py, sse/pipeline/mining_run.py).
 K = 10
 PCA_DIM = 128
 MAX_PCA_FIT = 1_000_000
 NMS_OVERLAP = 0.40
 COVERAGE = 0.50
-#: k-NN indexes (sse/knn.py): exact search, or approximate FAISS IVF.
+#: k-NN indexes (sse/method/knn.py): exact search, or approximate FAISS IVF.
 KNN_INDEXES = ("flat", "ivf")
 KNN_INDEX = "flat"
 #: IVF cells searched per query.
@@ -64,7 +64,7 @@ STAGES = {
     "iteration": Schedule(max_epoch=100, patience=1, epoch_updates=1000, pairs_per_batch=256),
     "gold": Schedule(max_epoch=60, patience=5, epoch_updates=1000, pairs_per_batch=256),
 }
-#: Profiles: rows of recipe settings under the SSE_* variables (sse/stages.py), by field name.
+#: Profiles: rows of recipe settings under the SSE_* variables (sse/pipeline/stages.py), by field name.
 #: "default" is the toolkit's recipe: the paper's, but for how a k-NN iteration trains (below);
 #: "paper" is the paper's recipe exactly; "small" the CPU setting of run_demo.sh and
 #: bench/real_speech.sh: MFCC (no wav2vec2 weights needed), short epochs of small batches,

@@ -12,10 +12,10 @@ import pytest
 import soundfile
 import torch
 
-from sse import progress
-from sse.checkpoint import save_encoder
-from sse.model import SSEEncoder
-from sse.testing import save_tiny_wav2vec2
+from sse.core import progress
+from sse.core.testing import save_tiny_wav2vec2
+from sse.inference.checkpoint import save_encoder
+from sse.method.model import SSEEncoder
 from tests.helpers import MFCC_DESCRIPTION, run_script
 
 WORDS = ("window", "garden", "yellow", "market")

@@ -1,6 +1,6 @@
 """What several test modules share: the repository's paths, running a script as a user would,
 the one-line-error check, and the independent MAP oracle. Fixtures live in conftest.py; the
-wav2vec 2.0 checkpoint builders, which bench/ uses too, in :mod:`sse.testing`."""
+wav2vec 2.0 checkpoint builders, which bench/ uses too, in :mod:`sse.core.testing`."""
 from __future__ import annotations
 
 import contextlib
@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sse.errors import UserError
+from sse.core.errors import UserError
+from sse.core.stamps import claim, fingerprint, folder_has_state
 from sse.prep.alignments import FileAlignment, Interval
-from sse.stamps import claim, fingerprint, folder_has_state
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data"
@@ -195,7 +195,7 @@ def copy_store(store, target: Path) -> Path:
 
 
 def stamp(stage, path, inputs=None, file=False, **settings):
-    """Claim a stage's output folder (or ``file``) as sse/stages.py does: None if accepted, else the error."""
+    """Claim a stage's output folder (or ``file``) as sse/pipeline/stages.py does: None if accepted, else the error."""
     path = Path(path)
     record = {"stage": stage, "inputs": {name: fingerprint(p) for name, p in (inputs or {}).items()},
               "settings": {name: str(value) for name, value in settings.items()}}

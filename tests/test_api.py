@@ -7,12 +7,12 @@ import soundfile
 import torch
 
 import sse
-from sse.audio import read_audio
-from sse.checkpoint import save_encoder
-from sse.dumps import read_dump
-from sse.formats import read_segment_list
-from sse.frontend import build_frontend
-from sse.model import SSEEncoder
+from sse.frames.audio import read_audio
+from sse.frames.dumps import read_dump
+from sse.frames.formats import read_segment_list
+from sse.frames.frontend import build_frontend
+from sse.inference.checkpoint import save_encoder
+from sse.method.model import SSEEncoder
 from tests.helpers import run_script
 
 

@@ -3,8 +3,8 @@ flags and the bash recipes read them from there."""
 import dataclasses
 
 from sse import defaults
-from sse.model import EncoderConfig
-from sse.sampling import AugmentationSettings, LabelSampler, PairSampler
+from sse.method.model import EncoderConfig
+from sse.method.sampling import AugmentationSettings, LabelSampler, PairSampler
 
 
 def plugin_configs():

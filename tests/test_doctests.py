@@ -4,12 +4,12 @@ import doctest
 import pytest
 
 import sse.api
-import sse.formats
-import sse.metrics
+import sse.evaluation.metrics
+import sse.frames.formats
 from tests.helpers import REPO
 
 
-@pytest.mark.parametrize("module", [sse.api, sse.formats, sse.metrics], ids=lambda module: module.__name__)
+@pytest.mark.parametrize("module", [sse.api, sse.frames.formats, sse.evaluation.metrics], ids=lambda module: module.__name__)
 def test_docstring_examples(module, monkeypatch):
     monkeypatch.chdir(REPO)
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False)

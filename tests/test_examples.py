@@ -4,7 +4,7 @@ import re
 import sys
 from pathlib import Path
 
-from sse.commands import COMMANDS
+from sse.core.commands import COMMANDS
 
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("sse_examples", ROOT / "docs" / "examples.py")

@@ -101,11 +101,42 @@ def test_the_library_has_no_import_cycle():
     assert find_cycle(graph) is None
 
 
+#: The library's layers, lowest first (docs/design.md "Layout"): a module imports its own
+#: package and lower layers only. prep and method share a rank, so neither imports the other.
+LAYERS = {"sse.defaults": 0, "sse.core": 1, "sse.frames": 2, "sse.prep": 3, "sse.method": 3, "sse.inference": 4,
+          "sse.evaluation": 5, "sse.discovery": 6, "sse.pipeline": 7, "sse.plugin": 7, "sse.api": 7, "sse": 8}
+
+
+def layer(module: str) -> str | None:
+    parts = module.split(".")
+    return next((name for name in (".".join(parts[:2]), parts[0]) if name in LAYERS), None)
+
+
+def layer_violations(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(f"{module} -> {name}" for module, imported in graph.items() for name in imported
+                  if layer(module) != layer(name) and LAYERS[layer(name)] >= LAYERS[layer(module)])
+
+
+def test_layer_violations_are_found():
+    assert layer_violations({"sse.method.mining": {"sse.inference.search", "sse.frames.formats"}}) == [
+        "sse.method.mining -> sse.inference.search"]
+    assert layer_violations({"sse.prep.vad": {"sse.method.segments"}}) == ["sse.prep.vad -> sse.method.segments"]
+    assert layer_violations({"sse.method.mining": {"sse.method.knn", "sse.defaults"}}) == []
+
+
+def test_every_module_sits_in_a_layer_and_imports_only_downwards():
+    graph = import_graph()
+    flat = {module for module in graph if module.count(".") == 1 and module not in LAYERS}
+    assert flat == set(), "a module of sse/ outside the layers' packages"
+    assert {layer(module) for module in graph} == set(LAYERS)
+    assert layer_violations(graph) == []
+
+
 def test_imports_inside_functions_only_defer_heavy_dependencies():
     graph = import_graph()
     heavy_library = loads_torch(graph)
-    assert {"sse.model", "sse.mining_run", "sse.features"} <= heavy_library
-    assert not {"sse.cli", "sse.defaults", "sse.formats"} & heavy_library
+    assert {"sse.method.model", "sse.pipeline.mining_run", "sse.frames.features"} <= heavy_library
+    assert not {"sse.core.cli", "sse.defaults", "sse.frames.formats"} & heavy_library
     assert not {module for module in heavy_library if module.startswith("sse.prep")}  # as sse/prep says
     offenders = []
     files = sorted((REPO / "sse").rglob("*.py")) + sorted((REPO / "utils").rglob("*.py"))

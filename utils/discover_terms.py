@@ -11,7 +11,7 @@ mining k-NN (PCA 128, exact or IVF); matches above a similarity threshold are ke
 the highest threshold at which --coverage of the candidates keep a match; --coverage_by
 duration: one such threshold per segment duration); overlapping matches are resolved so that
 each stretch of speech belongs to at most one token; the match graph is clustered by single
-linkage under a class-size cap (sse/discovery.py; docs/term_discovery.md says what follows the
+linkage under a class-size cap (sse/discovery/terms.py; docs/term_discovery.md says what follows the
 paper and what is our choice).
 
 OUTPUT is a ZeroSpeech 2017 class file: ``Class N`` lines, each followed by its tokens
@@ -26,8 +26,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
 
-from sse import cli, defaults  # noqa: E402
-from sse.discovery import (  # noqa: E402
+from sse import defaults  # noqa: E402
+from sse.core import cli  # noqa: E402
+from sse.discovery.page import write_page  # noqa: E402
+from sse.discovery.scoring import load_gold  # noqa: E402
+from sse.discovery.terms import (  # noqa: E402
     COVERAGE,
     MAX_CLASS_SIZE,
     MERGE_OVERLAP,
@@ -36,9 +39,7 @@ from sse.discovery import (  # noqa: E402
     discover,
     write_class_file,
 )
-from sse.discovery_page import write_page  # noqa: E402
-from sse.formats import read_segments, read_vad_list  # noqa: E402
-from sse.term_scoring import load_gold  # noqa: E402
+from sse.frames.formats import read_segments, read_vad_list  # noqa: E402
 
 
 def build_parser() -> cli.Parser:
@@ -115,8 +116,8 @@ def main(argv=None) -> None:
     if args.html and args.alignments:
         gold = load_gold(args.alignments)
 
-    from sse.device import resolve_device  # noqa: PLC0415  (torch: keeps --help and input errors fast)
-    from sse.scoring import embed_segments, load_embedder  # noqa: PLC0415
+    from sse.core.device import resolve_device  # noqa: PLC0415  (torch: keeps --help and input errors fast)
+    from sse.evaluation.scoring import embed_segments, load_embedder  # noqa: PLC0415
 
     device = resolve_device(args.device)
     embedder, frontend = load_embedder(args.path_sse, device, args.frontend, args.path_ssl, args.layer, args.cmvn)

@@ -13,7 +13,7 @@ optimizer, no head), the architecture and the front-end description, and ``map_d
 torchscript / onnx: OUTPUT is a file (.pt / .onnx) holding an encoder that runs without the
 toolkit: frames (batch, time, input_dim) float32 zero-padded, lengths (batch,) int64 ->
 embeddings (batch, 512) float32. It expects the frames of the front-end the model was trained
-on, recorded in OUTPUT.json beside it (e.g. MFCC: ``sse.frontend.build_frontend("mfcc")``).
+on, recorded in OUTPUT.json beside it (e.g. MFCC: ``sse.frames.frontend.build_frontend("mfcc")``).
 
     import torch
     encoder = torch.jit.load("sse.pt")
@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
 
-from sse import cli  # noqa: E402
+from sse.core import cli  # noqa: E402
 
 FORMATS = ("compact", "torchscript", "onnx")
 SUFFIXES = {"torchscript": (".pt", ".ts"), "onnx": (".onnx",)}
@@ -64,7 +64,7 @@ def main(argv=None) -> None:
     cli.setup_logging(args)
     import torch  # noqa: PLC0415
 
-    from sse.checkpoint import BEST, load_encoder, save_encoder  # noqa: PLC0415
+    from sse.inference.checkpoint import BEST, load_encoder, save_encoder  # noqa: PLC0415
 
     logger = logging.getLogger("export_model")
     loaded = load_encoder(args.path_sse)
@@ -76,7 +76,7 @@ def main(argv=None) -> None:
         logger.info("wrote %s (%s, %.1f MB, front-end %s)", target, "float16" if half else "float32",
                     target.stat().st_size / 2 ** 20, loaded.frontend)
         return
-    from sse.export import export_onnx, export_torchscript, write_model_card  # noqa: PLC0415
+    from sse.inference.export import export_onnx, export_torchscript, write_model_card  # noqa: PLC0415
 
     (export_torchscript if args.format == "torchscript" else export_onnx)(loaded.encoder, args.output)
     card = write_model_card(args.output, args.format, loaded.encoder, loaded.frontend, loaded.path)

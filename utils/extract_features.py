@@ -3,7 +3,7 @@
 
 Each VAD is encoded with up to 5 s of context on each side, cut into 20 s pieces when longer,
 cropped back to the VAD; VADs under 40 ms are dropped. Features are stored as float16 ``.npy``
-shards with a plain-text index (see ``sse/feature_store.py``); finished shards are skipped, so an
+shards with a plain-text index (see ``sse/frames/feature_store.py``); finished shards are skipped, so an
 interrupted run resumes, and ``--shard/--nshards`` split the work over a cluster array job.
 
     python utils/extract_features.py --path_wavs $LS --path_vads vads --output feats \\
@@ -16,11 +16,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
 
-from sse import cli  # noqa: E402
+from sse.core import cli  # noqa: E402
+from sse.core.errors import UserError  # noqa: E402
+from sse.core.sharding import requested_shards  # noqa: E402
 from sse.defaults import PRECISIONS  # noqa: E402
-from sse.errors import UserError  # noqa: E402
-from sse.formats import read_vads_of  # noqa: E402
-from sse.sharding import requested_shards  # noqa: E402
+from sse.frames.formats import read_vads_of  # noqa: E402
 
 
 def build_parser() -> cli.Parser:
@@ -48,10 +48,10 @@ def main(argv=None) -> None:
     if args.precision != "fp32" and args.frontend != "wav2vec2":
         parser.error(f"--precision {args.precision} applies to wav2vec2; {args.frontend} features are computed in fp32")
     cli.setup_logging(args)
-    from sse.device import resolve_device  # noqa: PLC0415
-    from sse.feature_store import check_requested_store, check_vads_against_audio, extract_shard, shard_problem  # noqa: PLC0415
-    from sse.features import MIN_VAD  # noqa: PLC0415
-    from sse.frontend import build_frontend  # noqa: PLC0415
+    from sse.core.device import resolve_device  # noqa: PLC0415
+    from sse.frames.feature_store import check_requested_store, check_vads_against_audio, extract_shard, shard_problem  # noqa: PLC0415
+    from sse.frames.features import MIN_VAD  # noqa: PLC0415
+    from sse.frames.frontend import build_frontend  # noqa: PLC0415
 
     if not Path(args.path_wavs).is_dir():
         raise UserError(f"{args.path_wavs}: no such corpus folder")

@@ -13,10 +13,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
 
-from sse import cli  # noqa: E402
-from sse.errors import UserError  # noqa: E402
-from sse.formats import read_vad_list, write_segment_list  # noqa: E402
-from sse.segments import count_segments, make_segments  # noqa: E402
+from sse.core import cli  # noqa: E402
+from sse.core.errors import UserError  # noqa: E402
+from sse.frames.formats import read_vad_list, write_segment_list  # noqa: E402
+from sse.method.segments import count_segments, make_segments  # noqa: E402
 
 
 def build_parser() -> cli.Parser:

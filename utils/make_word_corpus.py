@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
 
-from sse import cli  # noqa: E402
+from sse.core import cli  # noqa: E402
 from sse.defaults import FSDD_PATTERN  # noqa: E402
 from sse.prep.word_corpus import (  # noqa: E402
     SessionSettings,

@@ -10,14 +10,14 @@ embedded by a trained SSE model, or by mean-pooling its frames (``--baseline mea
     python utils/map_dump.py ... --task=dump --path_sse run/init --output emb.npy [--normalize]
     python utils/map_dump.py ... --task=map --baseline mean --frontend mfcc   # unnormalised frames
 
-``--task=map`` prints, last, a line ``MAP: 0.xxxx (...)``: the exact MAP of ``sse/metrics.py``
+``--task=map`` prints, last, a line ``MAP: 0.xxxx (...)``: the exact MAP of ``sse/evaluation/metrics.py``
 (every labelled segment with a same-label partner is a query ranking all other segments).
 Before it, when the list names several speakers, one line of speaker diagnostics: the MAP
 across speakers (a query ranks only other speakers' segments), within speaker (only its own
 speaker's), and the share of each segment's 10 nearest neighbours that share its speaker.
 ``--task=dump`` writes a float32 ``.npy`` of shape (segments, dim), rows in list order, and
 beside it ``<output>.json``: each row's segment, the model and its front-end, the toolkit
-version, and whether rows are L2-normalised (``sse/dumps.py``).
+version, and whether rows are L2-normalised (``sse/frames/dumps.py``).
 
 The segment list may also hold plain spans, ``<wav> <start> <end>`` (no speaker, no VAD): a
 span is embedded with its own times as VAD.
@@ -28,10 +28,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
 
-from sse import cli  # noqa: E402
-from sse.dumps import write_dump  # noqa: E402
-from sse.formats import read_segments  # noqa: E402
-from sse.search import normalize  # noqa: E402
+from sse.core import cli  # noqa: E402
+from sse.frames.dumps import write_dump  # noqa: E402
+from sse.frames.formats import read_segments  # noqa: E402
+from sse.inference.search import normalize  # noqa: E402
 
 
 def build_parser() -> cli.Parser:
@@ -62,15 +62,15 @@ def main(argv=None) -> None:
             parser.error("--task=dump needs --output")
         cli.require_suffix(args.output, (".npy",), "--output")
 
-    from sse.checkpoint import resolve_checkpoint  # noqa: PLC0415
-    from sse.device import resolve_device  # noqa: PLC0415
-    from sse.scoring import (  # noqa: PLC0415
+    from sse.core.device import resolve_device  # noqa: PLC0415
+    from sse.evaluation.scoring import (  # noqa: PLC0415
         embed_segments,
         load_embedder,
         score,
         speaker_diagnostics,
         warn_if_pooling_normalised_vads,
     )
+    from sse.inference.checkpoint import resolve_checkpoint  # noqa: PLC0415
 
     logger = logging.getLogger("map_dump")
     device = resolve_device(args.device)

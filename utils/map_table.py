@@ -8,6 +8,8 @@
 Every MAP is the exact MAP of ``map_dump.py --task=map`` (same code), and so are the speaker
 diagnostics that follow it when the benchmark names several speakers. The baseline mean-pools
 the unnormalised frames of the front-end the models were trained on (or of ``--frontend``).
+``--untrained`` adds the first model's architecture with fresh weights (seed 1): what training
+has to beat, since a random encoder over good frames already ranks words far above chance.
 """
 import argparse
 import logging
@@ -16,13 +18,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
 
-from sse import cli  # noqa: E402
-from sse.errors import UserError  # noqa: E402
-from sse.files import atomic_open, atomic_path  # noqa: E402
-from sse.formats import read_segment_list  # noqa: E402
+from sse.core import cli  # noqa: E402
+from sse.core.errors import UserError  # noqa: E402
+from sse.core.files import atomic_open, atomic_path  # noqa: E402
+from sse.frames.formats import read_segment_list  # noqa: E402
 
 logger = logging.getLogger("map_table")
 PLOT_FORMATS = (".png", ".pdf", ".svg")
+UNTRAINED_SEED = 1  # fairseq-train's default --seed
 
 
 def parse_model(text: str) -> tuple[str, str]:
@@ -42,7 +45,7 @@ def plot(rows, path: str, title: str) -> None:
 
     names, values = [name for name, _ in rows], [result.map for _, result in rows]
     figure, axes = plt.subplots(figsize=(1.4 * len(rows) + 2, 3.6))
-    bars = axes.bar(range(len(rows)), values, color=["#999999" if n.startswith("mean") else "#3b75af" for n in names])
+    bars = axes.bar(range(len(rows)), values, color=["#999999" if n.startswith(("mean", "untrained")) else "#3b75af" for n in names])
     axes.bar_label(bars, labels=[f"{v:.3f}" for v in values], padding=2)
     axes.set_xticks(range(len(rows)), names, rotation=15)
     axes.set_ylabel("MAP")
@@ -64,6 +67,8 @@ def build_parser() -> cli.Parser:
                         help="a model to score (file or folder with checkpoint_best.pt), named NAME in the "
                              "table; repeat, in stage order")
     parser.add_argument("--baseline", action="store_true", help="also score mean-pooled frames")
+    parser.add_argument("--untrained", action="store_true",
+                        help="also score an untrained encoder (the first model's architecture, seed 1)")
     cli.add_frontend_arguments(parser, default=None)
     parser.add_argument("--features", help="feature store of the benchmark (else frames are computed)")
     parser.add_argument("--output_table", output="file", help="write the table (markdown) here too")
@@ -79,12 +84,14 @@ def main(argv=None) -> None:
     cli.setup_logging(args)
     if not args.path_sse and not args.baseline:
         parser.error("nothing to score: give --path_sse and/or --baseline")
+    if args.untrained and not args.path_sse:
+        parser.error("--untrained takes its architecture from the first --path_sse")
     if args.output_plot:
         cli.require_suffix(args.output_plot, PLOT_FORMATS, "--output_plot")
-    from sse.checkpoint import load_encoder  # noqa: PLC0415
-    from sse.device import resolve_device  # noqa: PLC0415
-    from sse.metrics import NAME  # noqa: PLC0415
-    from sse.scoring import embed_segments, load_embedder, score, speaker_diagnostics  # noqa: PLC0415
+    from sse.core.device import resolve_device  # noqa: PLC0415
+    from sse.evaluation.metrics import NAME  # noqa: PLC0415
+    from sse.evaluation.scoring import embed_segments, load_embedder, score, speaker_diagnostics  # noqa: PLC0415
+    from sse.inference.checkpoint import load_encoder  # noqa: PLC0415
 
     args.model = args.path_sse
     device = resolve_device(args.device)
@@ -96,11 +103,13 @@ def main(argv=None) -> None:
         frontend = args.frontend or (load_encoder(args.model[0][1]).frontend["name"] if args.model else None)
         normalised = args.cmvn not in (None, "none")  # mean pooling is unnormalised by default
         candidates.append((f"mean {frontend or 'wav2vec2'} frames" + (", CMVN" if normalised else ""),
-                           None, frontend, args.cmvn))
-    candidates += [(name, path, args.frontend, args.cmvn) for name, path in args.model]
+                           None, frontend, args.cmvn, None))
+    if args.untrained:
+        candidates.append(("untrained encoder", args.model[0][1], args.frontend, args.cmvn, UNTRAINED_SEED))
+    candidates += [(name, path, args.frontend, args.cmvn, None) for name, path in args.model]
     rows = []
-    for name, path, frontend, cmvn in candidates:
-        embedder, built = load_embedder(path, device, frontend, args.path_ssl, args.layer, cmvn)
+    for name, path, frontend, cmvn, seed in candidates:
+        embedder, built = load_embedder(path, device, frontend, args.path_ssl, args.layer, cmvn, untrained_seed=seed)
         embeddings = embed_segments(embedder, built, segments, args.path_wavs, args.features, device=device)
         rows.append((name, score(embeddings, segments, device, args.path_segments),
                      speaker_diagnostics(embeddings, segments, device)))

@@ -9,10 +9,10 @@ L2-normalises, runs exact inner-product k-NN (k = 10; FAISS, or torch on a GPU w
 ``--index ivf`` for approximate FAISS IVF search, whose recall is logged), then
 drops self/same-file-overlap matches, suppresses near-duplicate neighbours (IoU > 40 %) and
 keeps the most similar pairs, lowering a global threshold by 0.01 until half the segments are
-covered as queries (``sse/mining.py``).
+covered as queries (``sse/method/mining.py``).
 
 Intermediate results go to ``--work_dir`` (default: OUTPUT.work) in ``--nshards`` pieces and are
-reused by a rerun, so an interrupted run resumes (``sse/mining_run.py``). ``--shard K`` only embeds
+reused by a rerun, so an interrupted run resumes (``sse/pipeline/mining_run.py``). ``--shard K`` only embeds
 shard K, for a cluster array job; a final run without ``--shard`` does the rest.
 """
 import sys
@@ -21,7 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
 
-from sse import cli, defaults  # noqa: E402
+from sse import defaults  # noqa: E402
+from sse.core import cli  # noqa: E402
 
 
 def build_parser() -> cli.Parser:
@@ -69,7 +70,7 @@ def main(argv=None) -> None:
     cli.setup_logging(args)
     if args.work_dir is None:
         cli.check_output(f"{args.output}.work", "dir", "--work_dir")
-    from sse.mining_run import MiningSettings, mine_pairs  # noqa: PLC0415  (torch: keeps --help light)
+    from sse.pipeline.mining_run import MiningSettings, mine_pairs  # noqa: PLC0415  (torch: keeps --help light)
 
     settings = MiningSettings(**{field.name: getattr(args, field.name) for field in fields(MiningSettings)})
     mine_pairs(args.path_segments, args.features, args.path_sse, args.output, args.work_dir, settings,

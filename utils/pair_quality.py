@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Precision of a mined pair list against labelled segments, and how many pairs share a speaker
-or a file (``sse/pair_quality.py``).
+or a file (``sse/evaluation/pair_quality.py``).
 
     python utils/pair_quality.py --pairs exp/iter1/pairs --labels training_data/demo-ngrams
     python utils/pair_quality.py --pairs fsdd/iter1/pairs --labels fsdd/corpus/tokens   # word tokens
@@ -13,9 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
 
-from sse import cli  # noqa: E402
-from sse.formats import read_pair_list, read_segment_list  # noqa: E402
-from sse.pair_quality import pair_quality  # noqa: E402
+from sse.core import cli  # noqa: E402
+from sse.evaluation.pair_quality import pair_quality  # noqa: E402
+from sse.frames.formats import read_pair_list, read_segment_list  # noqa: E402
 
 
 def build_parser() -> cli.Parser:

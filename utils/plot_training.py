@@ -6,7 +6,7 @@
         --log "k-NN 1=demo_run/iter1/train.log" --output demo_run/curves.png
 
 Reads the per-epoch ``| train |`` and ``| valid |`` lines that fairseq-train writes to each
-stage's train.log (``sse/curves.py``). The recipes call this after every stage; the full
+stage's train.log (``sse/evaluation/curves.py``). The recipes call this after every stage; the full
 scalars are also in each stage's tensorboard/ folder (``tensorboard --logdir exp``).
 """
 import logging
@@ -15,9 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
 
-from sse import cli  # noqa: E402
-from sse.curves import PLOT_FORMATS, plot_curves, read_training_log  # noqa: E402
-from sse.errors import UserError  # noqa: E402
+from sse.core import cli  # noqa: E402
+from sse.core.errors import UserError  # noqa: E402
+from sse.evaluation.curves import PLOT_FORMATS, plot_curves, read_training_log  # noqa: E402
 
 
 def parse_log(text: str) -> tuple[str, str]:

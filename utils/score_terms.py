@@ -9,7 +9,7 @@ folder of TextGrids, as transcribe_timestamps.py reads them; it must hold phones
 coverage count phones). They become the tool's gold ``.phn``/``.wrd`` files, keyed by the wav path
 without extension (the file IDs of the class file). With --path_vads, the gold is the files of
 that VAD list and the words and phones inside its VADs: coverage is then measured over the speech
-that discovery searched. The measures are the tool's own (sse/term_scoring.py only runs it);
+that discovery searched. The measures are the tool's own (sse/discovery/scoring.py only runs it);
 printed as one table: NED, coverage, and grouping, token, type and boundary precision / recall /
 F-score. --output also writes the table as JSON.
 """
@@ -19,10 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
 
-from sse import cli  # noqa: E402
-from sse.files import atomic_open  # noqa: E402
-from sse.formats import read_vad_list  # noqa: E402
-from sse.term_scoring import MEASURES, load_gold, score_classes  # noqa: E402
+from sse.core import cli  # noqa: E402
+from sse.core.files import atomic_open  # noqa: E402
+from sse.discovery.scoring import MEASURES, load_gold, score_classes  # noqa: E402
+from sse.frames.formats import read_vad_list  # noqa: E402
 
 
 def build_parser() -> cli.Parser:

@@ -33,12 +33,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone
 
 import numpy as np  # noqa: E402
 
-from sse import cli  # noqa: E402
-from sse.dumps import read_dump  # noqa: E402
-from sse.errors import UserError  # noqa: E402
-from sse.files import atomic_open  # noqa: E402
-from sse.formats import format_segment_or_span, read_segments  # noqa: E402
-from sse.search import nearest, parse_rows, precision_at_k  # noqa: E402
+from sse.core import cli  # noqa: E402
+from sse.core.errors import UserError  # noqa: E402
+from sse.core.files import atomic_open  # noqa: E402
+from sse.frames.dumps import read_dump  # noqa: E402
+from sse.frames.formats import format_segment_or_span, read_segments  # noqa: E402
+from sse.inference.search import nearest, parse_rows, precision_at_k  # noqa: E402
 
 
 def build_parser() -> cli.Parser:
@@ -75,14 +75,14 @@ def main(argv=None) -> None:
     # Searching a dump needs no torch: FAISS on CPU unless --device names a GPU.
     device = args.device
     if device is not None:
-        from sse.device import resolve_device  # noqa: PLC0415
+        from sse.core.device import resolve_device  # noqa: PLC0415
 
         device = str(resolve_device(device))
 
     def embedder(recorded: dict | None = None):
         nonlocal device
         from sse.api import load  # noqa: PLC0415
-        from sse.device import resolve_device  # noqa: PLC0415
+        from sse.core.device import resolve_device  # noqa: PLC0415
 
         device = device or str(resolve_device(None))
         if args.path_sse is not None:

@@ -6,7 +6,7 @@ A k-NN iteration with stretched pairs (``SSE_STRETCH_PAIRS=N bash iteration.sh .
 reads its pairs from stretched VADs (docs/iteration.md, section 4). Each version is the VAD's
 audio stretched by its own tempo factor (uniform in 0.5-1.8, pitch kept, seeded per VAD and
 version), encoded with the store's front-end. Finished versions are skipped, so an interrupted
-run resumes; a store made from other features or settings is refused (sse/stretch_store.py).
+run resumes; a store made from other features or settings is refused (sse/method/stretch_store.py).
 
     python utils/stretch_features.py --features exp/features/mfcc/train --path_wavs $LS \\
         --versions 4 --output exp/features/mfcc/train-stretched4
@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
 
-from sse import cli  # noqa: E402
-from sse.errors import UserError  # noqa: E402
+from sse.core import cli  # noqa: E402
+from sse.core.errors import UserError  # noqa: E402
 
 
 def build_parser() -> cli.Parser:
@@ -38,10 +38,10 @@ def build_parser() -> cli.Parser:
 def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
     cli.setup_logging(args)
-    from sse.device import resolve_device  # noqa: PLC0415
-    from sse.feature_store import FeatureStore  # noqa: PLC0415
-    from sse.frontend import frontend_from_description  # noqa: PLC0415
-    from sse.stretch_store import build_stretch_store  # noqa: PLC0415
+    from sse.core.device import resolve_device  # noqa: PLC0415
+    from sse.frames.feature_store import FeatureStore  # noqa: PLC0415
+    from sse.frames.frontend import frontend_from_description  # noqa: PLC0415
+    from sse.method.stretch_store import build_stretch_store  # noqa: PLC0415
 
     if not Path(args.path_wavs).is_dir():
         raise UserError(f"{args.path_wavs}: no such corpus folder")

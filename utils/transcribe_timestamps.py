@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sse import cli  # noqa: E402
-from sse.errors import UserError  # noqa: E402
-from sse.formats import read_segment_list, write_segment_list  # noqa: E402
+from sse.core import cli  # noqa: E402
+from sse.core.errors import UserError  # noqa: E402
+from sse.frames.formats import read_segment_list, write_segment_list  # noqa: E402
 from sse.prep.labels import (  # noqa: E402
     check_coverage,
     check_within_audio,

@@ -25,9 +25,9 @@ from pathlib import Path
 # Lets the script run from a checkout without installing the package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sse import cli  # noqa: E402
-from sse.errors import UserError  # noqa: E402
-from sse.formats import write_vad_list  # noqa: E402
+from sse.core import cli  # noqa: E402
+from sse.core.errors import UserError  # noqa: E402
+from sse.frames.formats import write_vad_list  # noqa: E402
 from sse.prep.speakers import DEFAULT_SPEAKER_REGEX, SPEAKER_SOURCES  # noqa: E402
 from sse.prep.vad import BACKENDS, VadSettings, list_corpus, vad_corpus  # noqa: E402
 
@@ -86,7 +86,7 @@ def main(argv=None) -> None:
     settings = VadSettings(backend=args.backend, threshold=args.threshold, min_speech=args.min_speech,
                            min_silence=args.min_silence, speech_pad=args.speech_pad,
                            max_speech=args.max_speech, pyannote_model=args.pyannote_model)
-    # Every shard in turn, into one list, is the whole corpus (sse/sharding.py).
+    # Every shard in turn, into one list, is the whole corpus (sse/core/sharding.py).
     shard, nshards = (0, 1) if args.shard is None else (args.shard, args.nshards)
     wavs, speakers = list_corpus(args.path_wavs, args.speaker_regex, shard, nshards, args.speakers)
     if nshards > 1:

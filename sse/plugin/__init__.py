@@ -1,8 +1,8 @@
 """fairseq plugin: ``fairseq-train --user-dir <repo>/sse --task sse_augment|sse_pairs|sse_gold
 --arch sse --criterion nt_xent ...``. Importing it registers the tasks, the model and the criterion.
 """
-from ..frontend import allow_fairseq_checkpoint_classes
-from . import checkpointing, reporting
+from sse.frames.frontend import allow_fairseq_checkpoint_classes
+from sse.plugin import checkpointing, reporting
 
 # fairseq resumes from checkpoint_last.pt with torch.load, weights-only by default since torch
 # 2.6: allow-list the few classes its checkpoints hold, nothing more.
@@ -12,4 +12,4 @@ allow_fairseq_checkpoint_classes()
 checkpointing.install()
 reporting.install()
 
-from . import criterion, model, tasks  # noqa: E402,F401
+from sse.plugin import criterion, model, tasks  # noqa: E402,F401

@@ -6,7 +6,7 @@ from fairseq import metrics
 from fairseq.criterions import FairseqCriterion, register_criterion
 from fairseq.dataclass import FairseqDataclass
 
-from ..loss import TEMPERATURE, nt_xent, positive_accuracy
+from sse.method.loss import TEMPERATURE, nt_xent, positive_accuracy
 
 
 @dataclass

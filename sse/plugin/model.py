@@ -6,7 +6,7 @@ import torch
 from fairseq.dataclass import FairseqDataclass
 from fairseq.models import BaseFairseqModel, register_model
 
-from ..model import EncoderConfig, ProjectionHead, SSEEncoder
+from sse.method.model import EncoderConfig, ProjectionHead, SSEEncoder
 
 _PAPER = EncoderConfig()  # the library's defaults are the flags' defaults
 

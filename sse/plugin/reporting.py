@@ -1,6 +1,6 @@
 """A user error raised inside ``fairseq-train`` ends it as one ``error:`` line and exit status 2.
 
-fairseq-train runs the plugin's tasks in its own ``main``; a :class:`sse.errors.UserError`
+fairseq-train runs the plugin's tasks in its own ``main``; a :class:`sse.core.errors.UserError`
 (a malformed list, labels that never repeat...) would otherwise end in a traceback and exit
 status 1, burying the reason in the log. The recipes show that line as their own error.
 """
@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 import sys
 
-from ..errors import UserError
+from sse.core.errors import UserError
 
-_WORKER_PREFIXES = ("sse.errors.UserError: ", "sse.errors.FormatError: ")
+_WORKER_PREFIXES = ("sse.core.errors.UserError: ", "sse.core.errors.FormatError: ")
 
 
 def user_error_message(error: BaseException) -> str | None:

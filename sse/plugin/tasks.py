@@ -10,11 +10,11 @@ One dataset item is one whole batch of positive pairs (so run with ``--batch-siz
 from ``(seed, epoch, index)``; ``--epoch-updates`` items make an epoch.
 
 Validation, after every epoch: with ``--valid-segments`` (a benchmark segment list with
-transcriptions) the task logs ``map``, the exact MAP of ``sse/metrics.py`` computed with the
+transcriptions) the task logs ``map``, the exact MAP of ``sse/evaluation/metrics.py`` computed with the
 same embedding code as ``map_dump.py``; when the benchmark names several speakers, the speaker
-diagnostics of ``sse/metrics.py`` (``map_across``, ``map_within``: MAP with only other speakers'
+diagnostics of ``sse/evaluation/metrics.py`` (``map_across``, ``map_within``: MAP with only other speakers'
 or only the query's own speaker's segments ranked; ``spk10``: the share of each segment's 10
-nearest neighbours of its own speaker); and two embedding-health figures of ``sse/health.py``
+nearest neighbours of its own speaker); and two embedding-health figures of ``sse/method/health.py``
 (``cos``, the mean cosine of random pairs, and ``erank``, the effective rank), which show a
 collapsed model at once (select with ``--best-checkpoint-metric map
 --maximize-best-checkpoint-metric``); without one, the loss on ``--valid-batches`` batches drawn
@@ -33,14 +33,14 @@ from fairseq.dataclass import FairseqDataclass
 from fairseq.tasks import FairseqTask, register_task
 from omegaconf import II
 
-from ..augment import EFFECTS, Effects
-from ..defaults import BATCH_SIZE, STAGES
-from ..device import resolve_device
-from ..embed import embed_frames, frames_from_store, frames_on_the_fly, pad_frames
-from ..errors import UserError
-from ..feature_store import FeatureStore
-from ..formats import read_pair_list, read_segment_list, read_vad_list
-from ..frontend import (
+from sse.core.device import resolve_device
+from sse.core.errors import UserError
+from sse.core.precision import frontend_precision
+from sse.defaults import BATCH_SIZE, STAGES
+from sse.evaluation.metrics import mean_average_precision, speaker_report
+from sse.frames.feature_store import FeatureStore
+from sse.frames.formats import read_pair_list, read_segment_list, read_vad_list
+from sse.frames.frontend import (
     CMVN_MODES,
     DEFAULT_LAYER,
     DEFAULT_WAV2VEC2,
@@ -49,10 +49,10 @@ from ..frontend import (
     canonical_description,
     frontend_from_description,
 )
-from ..health import embedding_health
-from ..metrics import mean_average_precision, speaker_report
-from ..precision import frontend_precision
-from ..sampling import (
+from sse.inference.embed import embed_frames, frames_from_store, frames_on_the_fly, pad_frames
+from sse.method.augment import EFFECTS, Effects
+from sse.method.health import embedding_health
+from sse.method.sampling import (
     AugmentationSampler,
     AugmentationSettings,
     LabelBatch,
@@ -62,7 +62,7 @@ from ..sampling import (
     batch_rng,
     split_heldout,
 )
-from ..stretch_store import StretchStore
+from sse.method.stretch_store import StretchStore
 
 logger = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ import sys
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
-from ..errors import FormatError
-from ..files import atomic_open
-from ..formats import TEXT_ENCODING, format_time
+from sse.core.errors import FormatError
+from sse.core.files import atomic_open
+from sse.frames.formats import TEXT_ENCODING, format_time
 
 TIERS = ("word", "phone")
 

@@ -38,11 +38,11 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from ..audio import AUDIO_EXTENSIONS, find_audio_files
-from ..errors import UserError
-from ..formats import Segment, Vad
-from .alignments import Alignments, is_silence
-from .labels import normalise_phone
+from sse.core.errors import UserError
+from sse.frames.audio import AUDIO_EXTENSIONS, find_audio_files
+from sse.frames.formats import Segment, Vad
+from sse.prep.alignments import Alignments, is_silence
+from sse.prep.labels import normalise_phone
 
 logger = logging.getLogger(__name__)
 

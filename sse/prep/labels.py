@@ -30,12 +30,12 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..audio import END_TOLERANCE, audio_info
-from ..errors import UserError
-from ..formats import Segment, format_time
-from ..progress import tqdm
-from .alignments import Alignments, FileAlignment, is_silence, read_alignment_file
-from .textgrid import read_textgrid_folder
+from sse.core.errors import UserError
+from sse.core.progress import tqdm
+from sse.frames.audio import END_TOLERANCE, audio_info
+from sse.frames.formats import Segment, format_time
+from sse.prep.alignments import Alignments, FileAlignment, is_silence, read_alignment_file
+from sse.prep.textgrid import read_textgrid_folder
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import PurePosixPath
 from typing import Iterable, Sequence
 
-from ..errors import UserError
+from sse.core.errors import UserError
 
 #: LibriSpeech names files ``SPEAKER-CHAPTER-UTTERANCE.ext`` (``103-1240-0000.flac``); matched on
 #: the file name so the folders above it do not matter; the extension is optional because the

@@ -36,9 +36,9 @@ import re
 import sys
 from pathlib import Path
 
-from ..errors import FormatError, UserError
-from ..progress import tqdm
-from .alignments import Alignments, FileAlignment, Interval, is_silence
+from sse.core.errors import FormatError, UserError
+from sse.core.progress import tqdm
+from sse.prep.alignments import Alignments, FileAlignment, Interval, is_silence
 
 WORD_TIERS = frozenset({"words", "word"})
 PHONE_TIERS = frozenset({"phones", "phone"})

@@ -25,7 +25,10 @@ from typing import Callable, Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
-from ..audio import (
+from sse.core.errors import UserError
+from sse.core.progress import tqdm
+from sse.core.sharding import shard_slice
+from sse.frames.audio import (
     AUDIO_EXTENSIONS,
     SAMPLE_RATE,
     AudioInfo,
@@ -33,11 +36,8 @@ from ..audio import (
     find_audio_files,
     read_audio,
 )
-from ..errors import UserError
-from ..formats import Vad
-from ..progress import tqdm
-from ..sharding import shard_slice
-from .speakers import DEFAULT_SPEAKER_REGEX, compile_speaker_regex, speakers_by
+from sse.frames.formats import Vad
+from sse.prep.speakers import DEFAULT_SPEAKER_REGEX, compile_speaker_regex, speakers_by
 
 logger = logging.getLogger(__name__)
 

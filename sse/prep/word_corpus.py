@@ -32,11 +32,11 @@ from typing import NamedTuple, Sequence
 import numpy as np
 import soundfile
 
-from ..audio import SAMPLE_RATE, find_audio_files, read_audio
-from ..defaults import FSDD_PATTERN
-from ..errors import FormatError, UserError
-from ..formats import Segment, Vad, write_segment_list, write_vad_list
-from ..progress import tqdm
+from sse.core.errors import FormatError, UserError
+from sse.core.progress import tqdm
+from sse.defaults import FSDD_PATTERN
+from sse.frames.audio import SAMPLE_RATE, find_audio_files, read_audio
+from sse.frames.formats import Segment, Vad, write_segment_list, write_vad_list
 
 
 class WordToken(NamedTuple):

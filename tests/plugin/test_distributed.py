@@ -9,7 +9,7 @@ import tempfile
 import pytest
 import torch
 
-from sse.formats import read_vad_list, write_vad_list
+from sse.frames.formats import read_vad_list, write_vad_list
 from tests.helpers import REPO, run_script
 
 LS = REPO / "training_data" / "demo"

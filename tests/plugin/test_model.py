@@ -1,9 +1,9 @@
 import numpy as np
 import torch
 
-from sse.embed import pad_frames
-from sse.frontend import build_frontend
-from sse.model import EncoderConfig, ProjectionHead, SSEEncoder
+from sse.frames.frontend import build_frontend
+from sse.inference.embed import pad_frames
+from sse.method.model import EncoderConfig, ProjectionHead, SSEEncoder
 from sse.plugin.model import SSEModel
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from sse.errors import UserError
-from sse.formats import Vad, read_segment_list, write_vad_list
+from sse.core.errors import UserError
+from sse.frames.formats import Vad, read_segment_list, write_vad_list
 from sse.prep.alignments import Alignments, is_silence, write_alignment_file
 from sse.prep.benchmark import BenchmarkConfig, build_benchmark, resolve_audio_paths
 from sse.prep.labels import label_segments, normalise_phone

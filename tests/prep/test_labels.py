@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from sse.errors import UserError
-from sse.formats import Segment, read_segment_list, write_segment_list
+from sse.core.errors import UserError
+from sse.frames.formats import Segment, read_segment_list, write_segment_list
 from sse.prep.alignments import Alignments, FileAlignment, Interval, write_alignment_file
 from sse.prep.labels import label_segments, normalise_phone, phone_ngram, transcribe_segments
 from tests.helpers import assert_clean_failure, long_textgrid, run_quiet, utterance

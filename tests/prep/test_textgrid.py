@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from sse.errors import FormatError, UserError
+from sse.core.errors import FormatError, UserError
 from sse.prep.alignments import Interval
 from sse.prep.labels import load_alignments
 from sse.prep.textgrid import parse_textgrid, read_textgrid, read_textgrid_folder

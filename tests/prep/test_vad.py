@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 import soundfile
 
-from sse.audio import SAMPLE_RATE, find_audio_files, read_audio
-from sse.errors import UserError
-from sse.formats import read_vad_list, write_vad_list
+from sse.core.errors import UserError
+from sse.core.sharding import shard_slice
+from sse.frames.audio import SAMPLE_RATE, find_audio_files, read_audio
+from sse.frames.formats import read_vad_list, write_vad_list
 from sse.prep.alignments import read_alignment_file
 from sse.prep.speakers import DEFAULT_SPEAKER_REGEX, compile_speaker_regex, speaker_of, speakers_of
 from sse.prep.vad import (
@@ -25,7 +26,6 @@ from sse.prep.vad import (
     list_corpus,
     vad_corpus,
 )
-from sse.sharding import shard_slice
 from tests.helpers import REPO
 
 SCRIPT = REPO / "utils" / "vad.py"

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from sse.embed import embed_frames, frames_on_the_fly
-from sse.formats import read_segment_list, read_vad_list
-from sse.frontend import build_frontend
-from sse.health import embedding_health
-from sse.loss import nt_xent
-from sse.model import EncoderConfig, ProjectionHead, SSEEncoder
+from sse.frames.formats import read_segment_list, read_vad_list
+from sse.frames.frontend import build_frontend
+from sse.inference.embed import embed_frames, frames_on_the_fly
+from sse.method.health import embedding_health
+from sse.method.loss import nt_xent
+from sse.method.model import EncoderConfig, ProjectionHead, SSEEncoder
+from sse.method.sampling import AugmentationSampler, AugmentationSettings, batch_rng
 from sse.prep.word_corpus import build_word_corpus, tokens_from_pattern
-from sse.sampling import AugmentationSampler, AugmentationSettings, batch_rng
 from tests.helpers import DATA
 
 pytest.importorskip("fairseq")

@@ -8,8 +8,8 @@ import subprocess
 import pytest
 import torch
 
-from sse.errors import UserError
-from sse.formats import read_segment_list, read_vad_list, write_segment_list, write_vad_list
+from sse.core.errors import UserError
+from sse.frames.formats import read_segment_list, read_vad_list, write_segment_list, write_vad_list
 from tests.helpers import REPO, recipe_env, stamp
 
 LS = REPO / "training_data" / "demo"
@@ -69,7 +69,7 @@ def test_user_errors_from_data_loader_workers_are_recognised():
     assert user_error_message(UserError("lists/x:3: bad")) == "lists/x:3: bad"
     # torch re-raises a worker's exception with the worker's traceback as its message.
     wrapped = RuntimeError("Caught FormatError in DataLoader worker process 0.\nOriginal Traceback (most "
-                           "recent call last):\n  File ...\nsse.errors.FormatError: lists/x:3: expected 9 fields\n")
+                           "recent call last):\n  File ...\nsse.core.errors.FormatError: lists/x:3: expected 9 fields\n")
     assert user_error_message(wrapped) == "lists/x:3: expected 9 fields"
     try:
         try:

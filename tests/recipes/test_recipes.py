@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from sse.formats import read_pair_list, read_segment_list, read_vad_list, write_segment_list, write_vad_list
+from sse.frames.formats import read_pair_list, read_segment_list, read_vad_list, write_segment_list, write_vad_list
 from tests.helpers import REPO, recipe_env, run_script
 
 pytestmark = pytest.mark.slow  # the recipes train with fairseq-train end to end
@@ -189,7 +189,8 @@ def test_the_numbered_recipe_runs_every_stage_and_each_stage_alone(slice_lists, 
     assert stages_seen == [str(n) for n in range(9)], result.stdout
     assert (exp / "segments").stat().st_size and (exp / "segments.stamp").is_file()
     table = (exp / "results.md").read_text()
-    for row in ("mean mfcc frames", "stage 1 (augmentation)", "k-NN iteration 1", "weakly supervised"):
+    for row in ("mean mfcc frames", "untrained encoder", "stage 1 (augmentation)", "k-NN iteration 1",
+                "weakly supervised"):
         assert f"| {row} |" in table, table
     assert (exp / "map.png").stat().st_size and (exp / "curves.png").stat().st_size
     # One stage alone: the table again, nothing retrained.

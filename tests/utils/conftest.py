@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from sse.checkpoint import save_encoder
-from sse.model import SSEEncoder
+from sse.inference.checkpoint import save_encoder
+from sse.method.model import SSEEncoder
 from tests.helpers import MFCC_DESCRIPTION, run_inprocess
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from sse.discovery import overlapping_tokens, read_class_file
+from sse.discovery.terms import overlapping_tokens, read_class_file
 from tests.helpers import assert_clean_failure, run_quiet
 
 WORDS = ("window", "garden", "yellow", "market")

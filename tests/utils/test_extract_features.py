@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sse.errors import UserError
-from sse.feature_store import FeatureStore, shard_name
-from sse.formats import read_segment_list, read_vad_list, write_segment_list, write_vad_list
+from sse.core.errors import UserError
+from sse.frames.feature_store import FeatureStore, shard_name
+from sse.frames.formats import read_segment_list, read_vad_list, write_segment_list, write_vad_list
 from tests.helpers import assert_one_error, copy_store, run_inprocess
 
 BOM = "\ufeff"
@@ -93,7 +93,7 @@ def test_extract_features_refuses_to_finish_a_store_from_another_vad_list(store,
 
 
 def test_one_sharding_rule_everywhere(store, word_corpus, tmp_path):
-    from sse.sharding import requested_shards, shard_bounds, shard_slice
+    from sse.core.sharding import requested_shards, shard_bounds, shard_slice
 
     assert [shard_bounds(3, shard, 2) for shard in range(2)] == [(0, 1), (1, 3)]
     assert [list(range(3)[shard_slice(3, shard, 2)]) for shard in range(2)] == [[0], [1, 2]]

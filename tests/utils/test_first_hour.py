@@ -10,9 +10,9 @@ import pytest
 import torch
 
 import sse
-from sse.errors import UserError
-from sse.formats import SEGMENT_FIELDS, SPAN_FIELDS
-from sse.frontend import missing_wav2vec2_message
+from sse.core.errors import UserError
+from sse.frames.formats import SEGMENT_FIELDS, SPAN_FIELDS
+from sse.frames.frontend import missing_wav2vec2_message
 from tests.helpers import REPO, assert_user_error, run_quiet
 
 DEMO = ["--path_wavs", REPO / "training_data" / "demo"]
@@ -138,7 +138,7 @@ def test_without_wav2vec2_weights_the_hint_is_in_the_callers_terms(monkeypatch):
 
 
 def test_parse_errors_without_a_script_still_teach_the_format(tmp_path):
-    from sse.formats import read_segments, read_vad_list  # noqa: PLC0415
+    from sse.frames.formats import read_segments, read_vad_list  # noqa: PLC0415
     vads = tmp_path / "vads"
     vads.write_text("a.wav 1.0 2.0 spk\n")
     with pytest.raises(UserError, match="vad end 'spk' is not a number"):

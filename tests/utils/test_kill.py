@@ -21,12 +21,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from sse.checkpoint import save_encoder
-from sse.feature_store import extract_shard
-from sse.formats import read_segment_list, read_vad_list, write_segment_list, write_vad_list
-from sse.frontend import build_frontend
-from sse.model import SSEEncoder
-from sse.segments import make_segments
+from sse.frames.feature_store import extract_shard
+from sse.frames.formats import read_segment_list, read_vad_list, write_segment_list, write_vad_list
+from sse.frames.frontend import build_frontend
+from sse.inference.checkpoint import save_encoder
+from sse.method.model import SSEEncoder
+from sse.method.segments import make_segments
 from tests.helpers import REPO
 
 pytestmark = pytest.mark.slow  # kills and resumes extraction, mining and training

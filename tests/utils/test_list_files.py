@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from sse.formats import read_segment_list, read_vad_list, write_segment_list
+from sse.frames.formats import read_segment_list, read_vad_list, write_segment_list
 from tests.helpers import REPO, run_inprocess
 
 BOM = "\ufeff"
 
 
 def test_bom_is_dropped_by_every_list_reader(tmp_path):
-    from sse.formats import read_pair_list
+    from sse.frames.formats import read_pair_list
     from sse.prep.alignments import read_alignment_file
 
     cases = {"vads": ("a.wav s 0 1\n", read_vad_list),

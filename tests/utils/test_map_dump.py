@@ -2,12 +2,12 @@ import numpy as np
 import pytest
 import torch
 
-from sse.checkpoint import load_encoder, save_encoder
-from sse.embed import embed_frames, frames_on_the_fly
-from sse.formats import read_segment_list
-from sse.frontend import build_frontend
-from sse.metrics import speaker_report
-from sse.model import SSEEncoder
+from sse.evaluation.metrics import speaker_report
+from sse.frames.formats import read_segment_list
+from sse.frames.frontend import build_frontend
+from sse.inference.checkpoint import load_encoder, save_encoder
+from sse.inference.embed import embed_frames, frames_on_the_fly
+from sse.method.model import SSEEncoder
 from tests.helpers import assert_user_error, run_script, sklearn_map
 
 
@@ -61,6 +61,26 @@ def test_mean_pooling_of_normalised_whole_vads_is_warned_about(word_corpus, tmp_
     normalised = run_script("map_dump.py", *common, "--cmvn", "utterance", check=True)
     assert "scores about chance" in normalised.stderr and "scores about chance" not in plain.stderr
     assert map_line(plain) > map_line(normalised)
+
+
+def test_map_table_scores_an_untrained_encoder_of_the_first_models_shape(word_corpus, random_models):
+    """--untrained: the first model's architecture with seed-1 weights, checked against an independent MAP."""
+    result = run_script("map_table.py", "--path_wavs", word_corpus.root, "--path_segments", word_corpus.segments,
+                        "--path_sse", f"trained={random_models / 'mfcc.pt'}", "--untrained", "--device", "cpu",
+                        check=True)
+    rows = {line.split("|")[1].strip(): float(line.split("|")[2]) for line in result.stdout.splitlines()
+            if line.startswith("| ") and not line.startswith("| model")}
+    assert list(rows) == ["untrained encoder", "trained"]
+    torch.manual_seed(1)
+    fresh = SSEEncoder(input_dim=78).eval()
+    segments = read_segment_list(word_corpus.segments)
+    frames = frames_on_the_fly(build_frontend("mfcc"), word_corpus.root, segments, progress=False)
+    expected = sklearn_map(embed_frames(fresh, frames, len(segments), progress=False), word_corpus.labels)[0]
+    assert rows["untrained encoder"] == pytest.approx(expected, abs=1e-4)
+    assert rows["untrained encoder"] != rows["trained"]  # seed 0 made the "trained" one
+    refused = run_script("map_table.py", "--path_wavs", word_corpus.root, "--path_segments", word_corpus.segments,
+                         "--baseline", "--untrained", "--frontend", "mfcc")
+    assert_user_error(refused, "--untrained takes its architecture from the first --path_sse")
 
 
 @pytest.mark.slow

@@ -1,7 +1,7 @@
 """mine_pairs.py under hostile state: a broken model, a segment the store lacks, damaged work files."""
 from __future__ import annotations
 
-from sse.formats import read_segment_list, write_segment_list
+from sse.frames.formats import read_segment_list, write_segment_list
 from tests.helpers import assert_one_error, run_inprocess
 
 BOM = "\ufeff"

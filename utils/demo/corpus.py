@@ -43,12 +43,12 @@ from typing import Iterable
 import numpy as np
 import soundfile
 
-from sse.audio import SAMPLE_RATE, read_audio
-from sse.errors import UserError
-from sse.files import atomic_open
-from sse.formats import format_time
+from sse.core.errors import UserError
+from sse.core.files import atomic_open
+from sse.core.progress import tqdm
+from sse.frames.audio import SAMPLE_RATE, read_audio
+from sse.frames.formats import format_time
 from sse.prep.alignments import Alignments, FileAlignment, write_alignment_file
-from sse.progress import tqdm
 
 from .forced_alignment import AlignmentError, align
 

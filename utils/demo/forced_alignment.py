@@ -15,8 +15,8 @@ import re
 
 import numpy as np
 
-from sse.audio import SAMPLE_RATE
-from sse.errors import UserError
+from sse.core.errors import UserError
+from sse.frames.audio import SAMPLE_RATE
 from sse.prep.alignments import FileAlignment, Interval
 
 #: pocketsphinx's frame rate (frames per second); its alignments count in these frames.

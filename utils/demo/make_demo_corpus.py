@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the clone's root: sse/ and utils/
 
-from sse import cli  # noqa: E402
+from sse.core import cli  # noqa: E402
 from utils.demo.corpus import build_corpus  # noqa: E402
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from sse.audio import SAMPLE_RATE, find_audio_files
-from sse.errors import UserError
+from sse.core.errors import UserError
+from sse.frames.audio import SAMPLE_RATE, find_audio_files
 from sse.prep.alignments import read_alignment_file
 from tests.helpers import REPO
 from utils.demo import corpus as demo_corpus

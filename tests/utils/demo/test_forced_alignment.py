@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from sse.audio import SAMPLE_RATE
-from sse.errors import UserError
+from sse.core.errors import UserError
+from sse.frames.audio import SAMPLE_RATE
 from utils.demo.corpus import Voice, synthesise
 from utils.demo.forced_alignment import AlignmentError, ForcedAligner, OutOfVocabularyError, align, normalise_text
 

@@ -1,0 +1,3 @@
+"""Using a trained model: checkpoints, embedding segments, query-by-example search, export.
+
+Stands on :mod:`sse.method` and below."""
