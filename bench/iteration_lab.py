@@ -4,7 +4,8 @@
 It reads an experiment folder that ``bench/real_speech.sh`` or ``run_demo.sh`` left (segments,
 feature stores, the stage-1 model, the benchmark) and trains, in this process, the stage-2 model
 on a pair list with the toolkit's encoder, projection head, NT-Xent, Adam and batch samplers,
-scoring the exact benchmark MAP every ``--eval_every`` updates. One run is one line of a
+scoring the exact benchmark MAP before the first update and every ``--eval_every`` updates
+(``--augment_share 1 --effects pitch,noise``: stage 1 alone, with effects). One run is one line of a
 results table (``--table``), so an ablation is a few commands:
 
     EXP=bench_runs/fsdd; C="--exp $EXP --corpus $EXP/corpus --benchmark $EXP/corpus/benchmark"
@@ -42,6 +43,7 @@ from sse.frames.feature_store import FeatureStore  # noqa: E402
 from sse.frames.formats import read_pair_list, read_segment_list, read_vad_list  # noqa: E402
 from sse.frames.frontend import build_frontend, frontend_from_description  # noqa: E402
 from sse.inference.embed import embed_frames, frames_from_store  # noqa: E402
+from sse.method.augment import Effects  # noqa: E402
 from sse.method.loss import nt_xent  # noqa: E402
 from sse.method.model import EncoderConfig, ProjectionHead, SSEEncoder  # noqa: E402
 from sse.method.sampling import (  # noqa: E402
@@ -76,6 +78,8 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--wrong_share", type=float, default=0.0, help="share of oracle pairs made wrong")
     parser.add_argument("--augment_share", type=float, default=0.0,
                         help="share of each batch's pairs from stage-1 augmentation (1: stage 1 alone)")
+    parser.add_argument("--effects", default="", help="stage-1 effects besides time stretch, e.g. pitch,noise "
+                                                     "(sse/method/augment.py EFFECTS)")
     parser.add_argument("--vads", help="training VAD list for augmentation pairs (default: CORPUS/vads)")
     parser.add_argument("--max_batch_duration", type=float, default=10.0)
     parser.add_argument("--stretch_pairs", type=int, default=0,
@@ -145,7 +149,8 @@ def main() -> None:
     augmenter = frontend = None
     if augment_pairs:
         frontend = build_frontend(train_store.frontend["name"], cmvn=train_store.frontend.get("cmvn"))
-        settings = AugmentationSettings(pairs_per_batch=augment_pairs, max_batch_duration=args.max_batch_duration)
+        settings = AugmentationSettings(pairs_per_batch=augment_pairs, max_batch_duration=args.max_batch_duration,
+                                        effects=Effects.from_names([e for e in args.effects.split(",") if e]))
         augmenter = AugmentationSampler(read_vad_list(args.vads or Path(args.corpus) / "vads"), args.corpus, settings)
 
     encoder = SSEEncoder(EncoderConfig(input_dim=int(train_store.frontend["dim"])))
@@ -164,7 +169,7 @@ def main() -> None:
 
     model = SSEModel(encoder, projection, frontend, length_buckets=4)  # what fairseq-train runs
 
-    curve = [(0, evaluate())] if args.init else []
+    curve = [(0, evaluate())]  # the model before any update: fresh weights, or --init's
     started = time.time()
     losses = []
     for update in range(1, args.updates + 1):
