@@ -585,8 +585,8 @@ def run_training(stage: str, corpus: str, previous: str | None = None, env: Mapp
 
 def table(corpus: str, env: Mapping[str, str] = os.environ, title: str | None = None,
           runner: Runner | None = None) -> None:
-    """The MAP of mean-pooled frames and of every model under SSE_EXP, as a table and a bar chart,
-    and every stage's loss and validation MAP per epoch in one plot."""
+    """The MAP of mean-pooled frames, an untrained encoder and every model under SSE_EXP, as a table
+    and a bar chart, and every stage's loss and validation MAP per epoch in one plot."""
     runner = runner or Runner()
     settings = _device(resolve("table", env))
     if not settings.benchmark:
@@ -640,7 +640,8 @@ its count among labels with >= 2 tokens. Schedule: row "gold" of STAGES in sse/d
     "features": ("python -m sse.pipeline.stages features", "$LS", "The feature stores of SSE_VADS and SSE_BENCHMARK."),
     "labels": ("python -m sse.pipeline.stages labels", "$LS", "SSE_NGRAMS, made from SSE_SEGMENTS and SSE_ALIGNMENTS."),
     "table": ("python -m sse.pipeline.stages table", "$LS [--title TITLE]",
-              "The MAP of mean-pooled frames and of every model in SSE_EXP: results.md, map.png, curves.png."),
+              "The MAP of mean-pooled frames, an untrained encoder and every model in SSE_EXP: results.md, "
+              "map.png, curves.png."),
 }
 
 
