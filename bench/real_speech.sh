@@ -6,7 +6,9 @@
 # utils/make_word_corpus.py joins each speaker's training takes into continuous sessions and
 # keeps 20 % of the takes of every (speaker, digit) isolated, as a labelled benchmark. Then the
 # recipe runs with the small profile of run_demo.sh (recipe.sh; MFCC front-end), and the exact MAP
-# of mean-pooled frames and of every model is printed as one table (OUTPUT/results.md, map.png).
+# of mean-pooled frames, an untrained encoder and every model is printed as one table
+# (OUTPUT/results.md, map.png). To score voices never trained on, make OUTPUT/corpus first with
+# make_word_corpus.py --heldout_speakers NAMES: the bench then keeps it.
 # Any corpus named {label}_{speaker}_{take}.wav works; SSE_* variables override the settings.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
