@@ -8,6 +8,7 @@ never loads torch, and changing a default here changes it everywhere.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,4 +108,8 @@ def describe() -> str:
 
 
 if __name__ == "__main__":
-    print(describe())
+    try:
+        print(describe(), flush=True)
+    except BrokenPipeError:  # `| head`: the reader left; as sse.core.cli.reader_left, without importing it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+        raise SystemExit(1) from None

@@ -323,6 +323,14 @@ def run(main: Callable[[], object]) -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:
+        reader_left()
+
+
+def reader_left() -> None:
+    """Output piped into a reader that stopped early (``| head``): exit quietly, as Unix tools do."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+    sys.exit(1)
 
 
 # -- the option groups several scripts share --------------------------------------------------

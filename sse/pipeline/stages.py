@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from sse import defaults
+from sse.core.cli import reader_left
 from sse.core.errors import UserError
 from sse.core.stamps import claim, fingerprint, folder_has_state
 
@@ -702,3 +703,5 @@ if __name__ == "__main__":
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:
+        reader_left()

@@ -313,3 +313,17 @@ def test_progress_is_a_log_line_off_a_terminal_and_nothing_when_quiet(caplog):
     for _ in progress.tqdm(range(3), desc="frames"):
         pass
     assert not [record for record in caplog.records if record.name == "progress"]
+
+
+@pytest.mark.parametrize("command", [["utils/map_dump.py", "--help"], ["-m", "sse.pipeline.stages", "init", "--help"],
+                                     ["-m", "sse.defaults"]])
+def test_a_reader_that_stops_early_gets_no_traceback(command):
+    """`... --help | head -1`: the pipe's reader is gone before anything is written (deterministic here)."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        result = subprocess.run([sys.executable, *command], cwd=REPO, stdout=write, stderr=subprocess.PIPE,
+                                text=True, timeout=60)
+    finally:
+        os.close(write)
+    assert result.stderr == "" and result.returncode in (0, 1)  # argparse itself ignores the closed pipe
