@@ -31,7 +31,7 @@ from sse.core.errors import FormatError, UserError
 from sse.core.files import atomic_open, remove_leftover_parts
 from sse.core.progress import tqdm
 from sse.core.sharding import piece_name, shard_slice
-from sse.core.stamps import claim
+from sse.core.stamps import claim, folder_has_state
 from sse.frames.audio import audio_info
 from sse.frames.features import CONTEXT, MIN_VAD, PIECE, frame_span, piece_audio, vad_frames_of_pieces
 from sse.frames.formats import VAD_TOLERANCE, Vad, format_time
@@ -83,7 +83,7 @@ def check_store_description(output_dir: Path, description: dict, write: bool = F
     """Refuse to add to a store whose ``frontend.json`` describes another extraction; with
     ``write``, record ``description`` there (the store's stamp, :func:`sse.core.stamps.claim`)."""
     read_store_description(output_dir)  # a damaged description is an error of its own
-    has_state = any(output_dir.glob("*.index")) or any(output_dir.glob("*.npy"))
+    has_state = folder_has_state(output_dir, "frontend.json")
     claim(output_dir / "frontend.json", description, has_state, f"{output_dir}",
           "delete it or use another --output_dir", write=write)
 

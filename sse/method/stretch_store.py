@@ -37,7 +37,7 @@ from sse.core.errors import UserError
 from sse.core.files import atomic_open, remove_leftover_parts
 from sse.core.progress import tqdm
 from sse.core.sharding import piece_name
-from sse.core.stamps import claim
+from sse.core.stamps import claim, folder_has_state
 from sse.frames.audio import read_audio
 from sse.frames.feature_store import (
     INDEX_FIELDS,
@@ -169,7 +169,7 @@ def build_stretch_store(store: FeatureStore, corpus_root: str | os.PathLike, out
     output_dir = Path(output_dir)
     wanted = stretch_description(store, versions, seed, min_stretch, max_stretch)
     read_stretch_description(output_dir)  # a damaged description is an error of its own
-    has_state = any(output_dir.glob("*.index")) or any(output_dir.glob("*.npy"))
+    has_state = folder_has_state(output_dir, DESCRIPTION)
     claim(output_dir / DESCRIPTION, wanted, has_state, f"{output_dir}", "delete it to make it again",
           write=False)
     todo = [v for v in range(versions) if version_problem(output_dir, v, versions) is not None]
