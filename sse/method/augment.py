@@ -2,7 +2,8 @@
 
 Time-stretching keeps the pitch (Rubber Band through pedalboard). The other effects are off by
 default, as in the paper's recipe, and each is drawn at random when on: pitch shift within
-+-300 cents, reverb, additive white noise at 20-30 dB SNR, echo, and a bass or treble shelf
++-300 cents (the formants move with the pitch, as with sox's ``pitch`` effect that the paper's
+augmentation chain calls: a shorter or longer vocal tract as well as a higher or lower voice), reverb, additive white noise at 20-30 dB SNR, echo, and a bass or treble shelf
 boost/cut of up to 6 dB.
 """
 from __future__ import annotations
@@ -17,12 +18,14 @@ EFFECTS = ("pitch", "reverb", "noise", "echo", "bass_treble")
 
 
 def time_stretch(samples: np.ndarray, factor: float, pitch_semitones: float = 0.0) -> np.ndarray:
-    """Change the tempo by ``factor`` (> 1 is faster, so shorter) keeping the pitch."""
+    """Change the tempo by ``factor`` (> 1 is faster, so shorter) keeping the pitch; with
+    ``pitch_semitones``, shift the pitch and the spectral envelope (formants) with it."""
     import pedalboard  # noqa: PLC0415
 
     stretched = pedalboard.time_stretch(np.ascontiguousarray(samples, dtype=np.float32)[None], SAMPLE_RATE,
                                         stretch_factor=float(factor),
-                                        pitch_shift_in_semitones=float(pitch_semitones))
+                                        pitch_shift_in_semitones=float(pitch_semitones),
+                                        preserve_formants=not pitch_semitones)
     return np.ascontiguousarray(stretched[0], dtype=np.float32)
 
 
