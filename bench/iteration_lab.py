@@ -42,6 +42,7 @@ from sse.evaluation.oracle import label_grid_segments, oracle_pairs  # noqa: E40
 from sse.frames.feature_store import FeatureStore  # noqa: E402
 from sse.frames.formats import read_pair_list, read_segment_list, read_vad_list  # noqa: E402
 from sse.frames.frontend import build_frontend, frontend_from_description  # noqa: E402
+from sse.inference.checkpoint import save_encoder  # noqa: E402
 from sse.inference.embed import embed_frames, frames_from_store  # noqa: E402
 from sse.method.augment import Effects  # noqa: E402
 from sse.method.loss import nt_xent  # noqa: E402
@@ -93,6 +94,8 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--table", default="bench_runs/iteration_lab.tsv", help="results table to append to")
+    parser.add_argument("--save", help="write the encoder of the best MAP here, in the toolkit's checkpoint "
+                        "format (utils/mine_pairs.py --path_sse reads it)")
     return parser.parse_args()
 
 
@@ -169,7 +172,12 @@ def main() -> None:
 
     model = SSEModel(encoder, projection, frontend, length_buckets=4)  # what fairseq-train runs
 
+    def save_if_best(score: float) -> None:
+        if args.save and score >= max(m for _, m in curve):
+            save_encoder(args.save, encoder, train_store.frontend, {"lab": args.name, "map": score})
+
     curve = [(0, evaluate())]  # the model before any update: fresh weights, or --init's
+    save_if_best(curve[0][1])
     started = time.time()
     losses = []
     for update in range(1, args.updates + 1):
@@ -195,6 +203,7 @@ def main() -> None:
         losses.append(loss.item())
         if update % args.eval_every == 0 or update == args.updates:
             curve.append((update, evaluate()))
+            save_if_best(curve[-1][1])
             print(f"{args.name}: update {update}: loss {np.mean(losses[-args.eval_every:]):.3f} "
                   f"MAP {curve[-1][1]:.4f} ({time.time() - started:.0f} s)", flush=True)
     best_update, best = max(curve, key=lambda point: point[1])

@@ -20,6 +20,8 @@ DEFAULT_WAV2VEC2 = str(Path(__file__).resolve().parents[1] / "pretrained" / "wav
 DEFAULT_LAYER = 8
 FRONTENDS = ("wav2vec2", "mfcc", "fbank")
 CMVN_MODES = ("utterance", "none")
+#: Stage-1 effects besides the time stretch (sse/method/augment.py), all off by default as in the paper.
+EFFECTS = ("pitch", "reverb", "noise", "echo", "bass_treble")
 #: Numeric precisions of the frozen front-end (sse/core/precision.py); fp32 is the default.
 PRECISIONS = ("fp32", "fp16", "bf16")
 # Kaldi features carry the channel and the speaker's level in their means (c0 above all); a

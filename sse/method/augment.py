@@ -12,9 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sse.defaults import EFFECTS
 from sse.frames.audio import SAMPLE_RATE
-
-EFFECTS = ("pitch", "reverb", "noise", "echo", "bass_treble")
 
 
 def time_stretch(samples: np.ndarray, factor: float, pitch_semitones: float = 0.0) -> np.ndarray:

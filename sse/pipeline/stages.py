@@ -80,6 +80,8 @@ VARIABLES = {
     "pairs_per_batch": Variable("SSE_PAIRS_PER_BATCH", "positive pairs a batch", "per stage"),
     "max_batch_duration": Variable("SSE_MAX_BATCH_DURATION", "stage 1: seconds of VADs per batch",
                                    f"{defaults.MAX_BATCH_DURATION:g}"),
+    "effects": Variable("SSE_EFFECTS", "stage-1 pairs (stage 1, and the iteration's augmentation half): "
+                        f"extra effects, comma-separated, of {','.join(defaults.EFFECTS)}", "none, as in the paper"),
     "num_workers": Variable("SSE_NUM_WORKERS", "data-loading processes", "2", "runtime"),
     "seed": Variable("SSE_SEED", "training seed", "1"),
     "tensorboard": Variable("SSE_TENSORBOARD", "1: log training scalars to OUT/tensorboard "
@@ -122,6 +124,7 @@ class Settings:
     epoch_updates: int
     pairs_per_batch: int
     max_batch_duration: float
+    effects: str
     num_workers: int
     seed: int
     tensorboard: bool
@@ -171,6 +174,10 @@ def resolve(stage: str, env: Mapping[str, str] = os.environ) -> Settings:
     warm = get("warm_start", int(defaults.ITERATION_WARM_START))
     if warm not in ("0", "1"):
         raise UserError(f"SSE_WARM_START={warm} is not 0 or 1")
+    effects = get("effects", "")
+    unknown = sorted(set(filter(None, effects.split(","))) - set(defaults.EFFECTS))
+    if unknown:
+        raise UserError(f"SSE_EFFECTS={effects}: {', '.join(unknown)} not among {', '.join(defaults.EFFECTS)}")
     stretch = get("stretch_pairs", defaults.ITERATION_STRETCH_PAIRS)
     if not re.fullmatch(r"[0-9]{1,3}", stretch):
         raise UserError(f"SSE_STRETCH_PAIRS={stretch} is not a number of stretched versions (0: off)")
@@ -189,7 +196,7 @@ def resolve(stage: str, env: Mapping[str, str] = os.environ) -> Settings:
         pairs_per_batch=_number(int, get("pairs_per_batch", schedule.pairs_per_batch), "pairs_per_batch", 2),
         max_batch_duration=_number(float, get("max_batch_duration", f"{defaults.MAX_BATCH_DURATION:g}"),
                                    "max_batch_duration", 0),
-        num_workers=_number(int, get("num_workers", 2), "num_workers", 0),
+        effects=effects, num_workers=_number(int, get("num_workers", 2), "num_workers", 0),
         seed=_number(int, get("seed", 1), "seed", 0),
         tensorboard=get("tensorboard", "1") != "0",
         log_interval=_number(int, get("log_interval", 50), "log_interval", 1),
@@ -295,10 +302,15 @@ def _output(reader: Reader, default: str) -> Path:
     return Path(reader.out or Path(reader.exp) / default)
 
 
+def effects_args(reader: Reader) -> list[str]:
+    """``--effects`` of the stage-1 pairs, when SSE_EFFECTS names any."""
+    return ["--effects", reader.effects] if reader.effects else []
+
+
 def plan_init(reader: Reader, corpus: str) -> Plan:
     out = _output(reader, "init")
     task = ["--task", "sse_augment", "--vads", reader.vads, *frontend_args(reader, "-"),
-            "--max-batch-duration", _shown(reader.max_batch_duration)]
+            "--max-batch-duration", _shown(reader.max_batch_duration), *effects_args(reader)]
     return Plan("init", out, commands={"train": _train_command(reader, corpus, out, task)})
 
 
@@ -334,7 +346,7 @@ def plan_iteration(reader: Reader, corpus: str, previous: str) -> Plan:
     task = ["--task", "sse_pairs", "--features", str(train_features), "--pairs", str(out / "pairs")]
     if reader.augment_share:
         task += ["--augment-share", _shown(reader.augment_share), "--vads", reader.vads,
-                 "--max-batch-duration", _shown(reader.max_batch_duration)]
+                 "--max-batch-duration", _shown(reader.max_batch_duration), *effects_args(reader)]
         if reader.frontend == "wav2vec2":
             task += ["--path-ssl", reader.path_ssl]
     if reader.stretch_pairs:

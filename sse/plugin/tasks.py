@@ -36,7 +36,7 @@ from omegaconf import II
 from sse.core.device import resolve_device
 from sse.core.errors import UserError
 from sse.core.precision import frontend_precision
-from sse.defaults import BATCH_SIZE, STAGES
+from sse.defaults import BATCH_SIZE, EFFECTS, STAGES
 from sse.evaluation.metrics import mean_average_precision, speaker_report
 from sse.frames.feature_store import FeatureStore
 from sse.frames.formats import read_pair_list, read_segment_list, read_vad_list
@@ -50,7 +50,7 @@ from sse.frames.frontend import (
     frontend_from_description,
 )
 from sse.inference.embed import embed_frames, frames_from_store, frames_on_the_fly, pad_frames
-from sse.method.augment import EFFECTS, Effects
+from sse.method.augment import Effects
 from sse.method.health import embedding_health
 from sse.method.sampling import (
     AugmentationSampler,
@@ -266,6 +266,17 @@ class SSETask(FairseqTask):
 _STAGE1 = AugmentationSettings()  # the library's defaults are the flags' defaults
 
 
+EFFECTS_HELP = f"stage-1 pairs: extra effects, comma-separated, off by default: {','.join(EFFECTS)}"
+
+
+def parse_effects(names: str) -> Effects:
+    """``--effects`` (comma-separated names) as :class:`Effects`; an unknown name is a UserError."""
+    try:
+        return Effects.from_names([name for name in names.split(",") if name])
+    except ValueError as error:
+        raise UserError(str(error)) from None
+
+
 @dataclass
 class AugmentTaskConfig(SSETaskConfig):
     vads: str = field(default="", metadata={"help": "VAD list of the training corpus"})
@@ -287,8 +298,7 @@ class AugmentTaskConfig(SSETaskConfig):
         "help": "stop adding VADs past this many seconds"})
     min_stretch: float = field(default=_STAGE1.min_stretch, metadata={"help": "smallest tempo factor"})
     max_stretch: float = field(default=_STAGE1.max_stretch, metadata={"help": "largest tempo factor"})
-    effects: str = field(default="", metadata={
-        "help": f"extra effects, comma-separated, off by default: {','.join(EFFECTS)}"})
+    effects: str = field(default="", metadata={"help": EFFECTS_HELP})
     frontend_precision: str = field(default="auto", metadata={
         "help": "frozen front-end under autocast: fp32, fp16, bf16, or auto (as training: --fp16/--bf16)"})
     fp16: bool = II("common.fp16")
@@ -306,10 +316,7 @@ class AugmentTask(SSETask):
         self.live_frontend = build_frontend(cfg.frontend, cfg.path_ssl, cfg.layer, self.device, cfg.cmvn or None)
         self.frontend_description = self.live_frontend.describe()
         self.live_frontend.precision = frontend_precision(cfg.frontend_precision, cfg.fp16, cfg.bf16)
-        try:
-            effects = Effects.from_names([e for e in cfg.effects.split(",") if e])
-        except ValueError as error:
-            raise UserError(str(error)) from None
+        effects = parse_effects(cfg.effects)
         settings = AugmentationSettings(cfg.pairs_per_batch, cfg.min_vads_per_speaker, cfg.min_vad_duration,
                                         cfg.max_vads_per_batch, cfg.max_batch_duration, cfg.min_stretch,
                                         cfg.max_stretch, effects, self.live_frontend.frame_rate)
@@ -374,6 +381,7 @@ class PairsTaskConfig(StoreTaskConfig):
     vads: str = field(default="", metadata={"help": "training VAD list, for --augment-share"})
     max_batch_duration: float = field(default=_STAGE1.max_batch_duration, metadata={
         "help": "augmentation pairs: stop adding VADs past this many seconds"})
+    effects: str = field(default="", metadata={"help": EFFECTS_HELP + " (the augmentation pairs of --augment-share)"})
     path_ssl: str = field(default="", metadata={
         "help": "wav2vec 2.0 checkpoint for --augment-share (default: the one the store recorded)"})
 
@@ -403,6 +411,7 @@ class PairsTask(StoreTask):
             self.live_frontend = frontend_from_description(self.frontend_description, self.device,
                                                            cfg.path_ssl or None)
             settings = AugmentationSettings(pairs_per_batch=augmented, max_batch_duration=cfg.max_batch_duration,
+                                            effects=parse_effects(cfg.effects),
                                             frame_rate=self.live_frontend.frame_rate)
             self.augmenter = AugmentationSampler(read_vad_list(cfg.vads), cfg.data, settings)
         stretch = (f" (each side read from one of {self.stretcher.store.versions} time-stretched versions of its "

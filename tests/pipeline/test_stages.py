@@ -16,7 +16,8 @@ from tests.helpers import REPO
 OTHER = {"frontend": "fbank", "path_ssl": "other.pt", "layer": "6", "cmvn": "none", "vads": "other-vads",
          "segments": "other-segments", "max_segments": "77", "ngrams": "other-ngrams", "alignments": "other-ali",
          "benchmark": "other-benchmark", "max_epoch": "9", "patience": "4", "epoch_updates": "11",
-         "pairs_per_batch": "12", "max_batch_duration": "7", "seed": "5", "extra_args": "--fp16",
+         "pairs_per_batch": "12", "max_batch_duration": "7", "effects": "pitch,noise", "seed": "5",
+         "extra_args": "--fp16",
          "mine_args": "--k 5", "augment_share": "0.25", "warm_start": "1", "stretch_pairs": "2"}
 #: And for those that do not (where a step runs or writes, how fast, how it logs).
 RUNTIME = {"profile": "small", "exp": "elsewhere", "out": "elsewhere/out", "device": "cuda", "num_workers": "7",
@@ -65,6 +66,8 @@ def test_no_setting_reaches_a_command_without_reaching_the_stamp(stage, corpus):
     assert {"max_epoch", "seed", "extra_args", "benchmark"} <= set(changed_any)
     if stage == "iteration":
         assert {"mine_args", "segments", "stretch_pairs", "augment_share", "warm_start"} <= set(changed_any)
+    if stage != "gold":  # stage-1 pairs: stage 1's, and the iteration's augmentation half
+        assert "effects" in changed_any
     for name, value in RUNTIME.items():  # where and how fast it runs: the stamp stays
         env = dict(corpus, **{stages.VARIABLES[name].env: value})
         if name == "profile":
@@ -100,6 +103,7 @@ def test_each_stage_takes_its_schedule_from_the_table_the_profile_then_the_envir
     ("SSE_FRONTEND", "hubert", "SSE_FRONTEND=hubert is not one of"),
     ("SSE_CMVN", "speaker", "SSE_CMVN=speaker is not one of"),
     ("SSE_WARM_START", "yes", "SSE_WARM_START=yes is not 0 or 1"),
+    ("SSE_EFFECTS", "pitch,vibrato", "SSE_EFFECTS=pitch,vibrato: vibrato not among pitch, reverb"),
     ("SSE_STRETCH_PAIRS", "1.5", "is not a number of stretched versions"),
     ("SSE_SEED", "one", "SSE_SEED=one is not a whole number"),
     ("SSE_AUGMENT_SHARE", "1", "SSE_AUGMENT_SHARE=1 is not a float number >= 0 and < 1"),
@@ -173,3 +177,15 @@ def test_the_entry_points_print_their_settings_and_refuse_bad_use(tmp_path):
         assert all(v.env in shown.stdout for v in stages.VARIABLES.values())
         wrong = subprocess.run(["bash", str(REPO / script)], capture_output=True, text=True, cwd=tmp_path)
         assert wrong.returncode == 2 and wrong.stderr.startswith(f"usage: bash {script}")
+
+
+def test_effects_reach_the_stage1_pairs_and_nothing_else(corpus):
+    def train_args(stage, **env):
+        command = plan(stage, dict(corpus, SSE_EFFECTS="pitch", **env))[0].commands["train"]
+        return command[command.index("--effects") + 1] if "--effects" in command else None
+
+    assert train_args("init") == "pitch"
+    assert train_args("iteration") == "pitch"  # its augmentation half
+    assert train_args("iteration", SSE_AUGMENT_SHARE="0") is None  # no stage-1 pairs to affect
+    assert train_args("gold") is None
+    assert "--effects" not in plan("init", corpus)[0].commands["train"]  # none by default, as in the paper
