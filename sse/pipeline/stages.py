@@ -206,6 +206,11 @@ def resolve(stage: str, env: Mapping[str, str] = os.environ) -> Settings:
         warm_start=warm == "1", stretch_pairs=int(stretch, 10))
 
 
+#: Settings added after experiment folders had stamps: left out of a stamp while at this default,
+#: so that a folder made before the setting existed still matches its stamp.
+LATER_SETTINGS = {"effects": ""}
+
+
 def _shown(value) -> str:
     """A setting as the stamp records it (the recipes' former strings: 0/1 for booleans)."""
     if isinstance(value, bool):
@@ -251,7 +256,7 @@ class Plan:
             kind = VARIABLES[name].kind
             if kind == "input":
                 inputs[name] = str(value)
-            elif kind == "value":
+            elif kind == "value" and not (name in LATER_SETTINGS and value == LATER_SETTINGS[name]):
                 settings[name] = _shown(value)
         return {"stage": self.stage, "inputs": {name: fingerprint(path) for name, path in sorted(inputs.items()) if path},
                 "settings": dict(sorted(settings.items()))}

@@ -189,3 +189,9 @@ def test_effects_reach_the_stage1_pairs_and_nothing_else(corpus):
     assert train_args("iteration", SSE_AUGMENT_SHARE="0") is None  # no stage-1 pairs to affect
     assert train_args("gold") is None
     assert "--effects" not in plan("init", corpus)[0].commands["train"]  # none by default, as in the paper
+
+
+def test_a_setting_added_later_leaves_older_stamps_valid_at_its_default(corpus):
+    """Folders made before SSE_EFFECTS existed have no 'effects' in their stamp; they still match."""
+    assert "effects" not in plan("init", corpus)[1]["settings"]
+    assert plan("init", dict(corpus, SSE_EFFECTS="pitch"))[1]["settings"]["effects"] == "pitch"
