@@ -2,9 +2,10 @@
 
 Time-stretching keeps the pitch (Rubber Band through pedalboard). The other effects are off by
 default, as in the paper's recipe, and each is drawn at random when on: pitch shift within
-+-300 cents (the formants move with the pitch, as with sox's ``pitch`` effect that the paper's
-augmentation chain calls: a shorter or longer vocal tract as well as a higher or lower voice), reverb, additive white noise at 20-30 dB SNR, echo, and a bass or treble shelf
-boost/cut of up to 6 dB.
++-300 cents, reverb, additive white noise at 20-30 dB SNR, echo, and a bass or treble shelf
+boost/cut of up to 6 dB. The pitch shift moves the formants with the pitch, as sox's ``pitch``
+effect in the paper's augmentation chain does: a shorter or longer vocal tract as well as a
+higher or lower voice.
 """
 from __future__ import annotations
 
