@@ -11,7 +11,7 @@
 #   5  init: the model of augmentation pairs -> EXP/init           launch_init.sh
 #   6  K k-NN iterations (default 2) -> EXP/iter1 ... iterK        iteration.sh
 #   7  gold: the weakly supervised model -> EXP/gold               launch_gold.sh
-#   8  MAP of mean-pooled frames, an untrained encoder, every model python -m sse.pipeline.stages table
+#   8  MAP of mean pooling, an untrained encoder, every model     python -m sse.pipeline.stages table
 #      -> EXP/results.md, EXP/map.png, EXP/curves.png
 #
 # Lists default to files in EXP (SSE_VADS=EXP/vads, SSE_SEGMENTS=EXP/segments, SSE_NGRAMS=EXP/ngrams,

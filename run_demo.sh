@@ -5,9 +5,9 @@
 #
 # From the corpus and its VAD list: segments, MFCC features, stage 1 (augmentation), two k-NN
 # iterations, the weakly supervised model; then the exact MAP of the mean-pooled frames, of an
-# untrained encoder and of every model on the held-out benchmark (sse_benchmark/demo-ngrams-subset), as a table and a
-# bar chart. It prints how long it takes first (DEMO_MINUTES in sse/defaults.py, measured on 2
-# idle CPU cores), then each stage's live log. Rerunning skips finished stages; delete demo_run/
+# untrained encoder and of every model on the held-out benchmark (sse_benchmark/demo-ngrams-subset),
+# as a table and a bar chart. It prints how long it takes first (DEMO_MINUTES in sse/defaults.py,
+# measured on 2 idle CPU cores), then each stage's live log. Rerunning skips finished stages; delete demo_run/
 # to start over. It is recipe.sh with the small profile (PROFILES in sse/defaults.py).
 set -euo pipefail
 case " $* " in *" --help "*|*" -h "*) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0 ;; esac

@@ -42,7 +42,7 @@ from sse.evaluation.oracle import label_grid_segments, oracle_pairs  # noqa: E40
 from sse.frames.feature_store import FeatureStore  # noqa: E402
 from sse.frames.formats import read_pair_list, read_segment_list, read_vad_list  # noqa: E402
 from sse.frames.frontend import build_frontend, frontend_from_description  # noqa: E402
-from sse.inference.checkpoint import save_encoder  # noqa: E402
+from sse.inference.checkpoint import _torch_load, resolve_checkpoint, save_encoder  # noqa: E402
 from sse.inference.embed import embed_frames, frames_from_store  # noqa: E402
 from sse.method.augment import Effects  # noqa: E402
 from sse.method.loss import nt_xent  # noqa: E402
@@ -159,7 +159,6 @@ def main() -> None:
     encoder = SSEEncoder(EncoderConfig(input_dim=int(train_store.frontend["dim"])))
     projection = ProjectionHead(encoder.output_dim)
     if args.init:
-        from sse.inference.checkpoint import _torch_load, resolve_checkpoint  # noqa: PLC0415
         state = _torch_load(resolve_checkpoint(args.init))["model"]
         encoder.load_state_dict({k[8:]: v for k, v in state.items() if k.startswith("encoder.")})
         projection.load_state_dict({k[11:]: v for k, v in state.items() if k.startswith("projection.")})
