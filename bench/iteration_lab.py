@@ -56,7 +56,7 @@ from sse.method.sampling import (  # noqa: E402
 )
 from sse.method.stretch_store import StretchStore, build_stretch_store  # noqa: E402
 from sse.plugin.model import SSEModel  # noqa: E402
-from sse.plugin.tasks import frames_sample  # noqa: E402
+from sse.plugin.tasks import frames_sample, waves_sample  # noqa: E402
 
 
 def parse() -> argparse.Namespace:
@@ -89,6 +89,7 @@ def parse() -> argparse.Namespace:
                              "the store iteration.sh uses with SSE_STRETCH_PAIRS=N)")
     parser.add_argument("--init", help="checkpoint to start from (default: a fresh model)")
     parser.add_argument("--updates", type=int, default=240)
+    parser.add_argument("--lr", type=float, default=LEARNING_RATE, help="Adam's learning rate")
     parser.add_argument("--eval_every", type=int, default=40)
     parser.add_argument("--pairs_per_batch", type=int, default=64)
     parser.add_argument("--seed", type=int, default=1)
@@ -152,6 +153,7 @@ def main() -> None:
     augmenter = frontend = None
     if augment_pairs:
         frontend = build_frontend(train_store.frontend["name"], cmvn=train_store.frontend.get("cmvn"))
+        frontend.speaker_stats = train_store.stats  # per-speaker CMVN: the training speakers' statistics
         settings = AugmentationSettings(pairs_per_batch=augment_pairs, max_batch_duration=args.max_batch_duration,
                                         effects=Effects.from_names([e for e in args.effects.split(",") if e]))
         augmenter = AugmentationSampler(read_vad_list(args.vads or Path(args.corpus) / "vads"), args.corpus, settings)
@@ -163,7 +165,7 @@ def main() -> None:
         encoder.load_state_dict({k[8:]: v for k, v in state.items() if k.startswith("encoder.")})
         projection.load_state_dict({k[11:]: v for k, v in state.items() if k.startswith("projection.")})
     parameters = list(encoder.parameters()) + list(projection.parameters())
-    optimizer = torch.optim.Adam(parameters, lr=LEARNING_RATE)
+    optimizer = torch.optim.Adam(parameters, lr=args.lr)
 
     def evaluate() -> float:
         embeddings = embed_frames(encoder, enumerate(bench_frames), len(bench_frames), progress=False)
@@ -192,7 +194,7 @@ def main() -> None:
             firsts.append(out[:half]), seconds.append(out[half:])
         if augmenter:
             batch = augmenter.draw(rng)  # the model crops the stretched waves' frames, as in stage 1
-            out = model(waves=list(batch.waves), spans=torch.from_numpy(batch.spans))
+            out = model(**waves_sample(batch)["net_input"])
             half = len(out) // 2
             firsts.append(out[:half]), seconds.append(out[half:])
         loss = nt_xent(torch.cat(firsts), torch.cat(seconds))

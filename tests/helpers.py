@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data"
 DEMO = REPO / "training_data" / "demo"
 #: The description extract_features.py stores for the MFCC front-end.
-MFCC_DESCRIPTION = {"name": "mfcc", "dim": 78, "frame_rate": 50, "cmvn": "utterance"}
+MFCC_DESCRIPTION = {"name": "mfcc", "dim": 78, "frame_rate": 50, "cmvn": "speaker"}  # the default MFCC
 
 
 #: Progress bars are display, not messages: this keeps them out of a stderr being checked.

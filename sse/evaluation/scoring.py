@@ -30,12 +30,13 @@ def load_embedder(path_sse: str | os.PathLike | None, device, frontend: str | No
     With ``untrained_seed``, the checkpoint gives only its architecture and front-end: the encoder
     is freshly initialised (seeded), the floor that training has to beat.
 
-    Mean pooling uses unnormalised frames unless ``cmvn`` asks otherwise: frames normalised over
-    their VAD average to zero over a segment that is the whole VAD (an isolated word), so the
-    baseline would score chance there (see :func:`warn_if_pooling_normalised_vads`).
+    Mean pooling normalises frames as the front-end does by default (per speaker for MFCC and
+    fbank, the strongest baseline measured) unless ``cmvn`` asks otherwise. Frames normalised per
+    VAD (``utterance``) average to zero over a segment that is the whole VAD (an isolated word),
+    so that baseline scores chance there (see :func:`warn_if_pooling_normalised_vads`).
     """
     if path_sse is None:
-        built = build_frontend(frontend or "wav2vec2", path_ssl, layer, device, cmvn or "none")
+        built = build_frontend(frontend or "wav2vec2", path_ssl, layer, device, cmvn)
         return MeanPooling(built.dim).to(device), built
     loaded = load_encoder(path_sse, device)
     logger.info("loaded %s (front-end %s)", loaded.path, loaded.frontend)
@@ -61,7 +62,7 @@ def warn_if_pooling_normalised_vads(frontend: Frontend, segments: Sequence[Segme
     if frontend.describe().get("cmvn") == "utterance" and whole > len(segments) / 2:
         logger.warning("%d of %d segments are their whole VAD: the mean of frames normalised over the VAD "
                        "(--cmvn utterance) is zero there, so this baseline scores about chance; "
-                       "mean pooling uses --cmvn none by default", whole, len(segments))
+                       "use --cmvn speaker (the default) or none", whole, len(segments))
 
 
 def embed_segments(embedder: torch.nn.Module, frontend: Frontend, segments: Sequence[Segment],

@@ -5,6 +5,12 @@ Store layout (no pickle anywhere)::
     DIR/frontend.json                       front-end description + extraction settings
     DIR/shard-00000-of-00004.npy            float16 frames of the shard's VADs, (frames, dim)
     DIR/shard-00000-of-00004.index          <wav> <speaker> <vad start> <vad end> <first frame> <count>
+    DIR/shard-00000-of-00004.stats.npz      with ``cmvn: speaker`` only: the shard's per-speaker sums
+
+Frames are stored as the front-end's CMVN leaves them per VAD: normalised for ``utterance``,
+raw for ``none`` and ``speaker``. Per-speaker CMVN needs every VAD of a speaker, which may lie
+in several shards, so each shard records its speakers' sums (:class:`sse.frames.cmvn.SpeakerStats`)
+and :class:`FeatureStore` normalises frames as it reads them, with the sums of all shards.
 
 A shard's ``.index`` is renamed into place last, so a shard is finished exactly when its index
 exists; an interrupted extraction leaves only hidden ``.part`` files, which the run that finishes
@@ -33,6 +39,7 @@ from sse.core.progress import tqdm
 from sse.core.sharding import piece_name, shard_slice
 from sse.core.stamps import claim, folder_has_state
 from sse.frames.audio import audio_info
+from sse.frames.cmvn import SpeakerStats, stats_key
 from sse.frames.features import CONTEXT, MIN_VAD, PIECE, frame_span, piece_audio, vad_frames_of_pieces
 from sse.frames.formats import VAD_TOLERANCE, Vad, format_time
 from sse.frames.frontend import Frontend, canonical_description, resolve_cmvn
@@ -187,13 +194,16 @@ def extract_shard(frontend: Frontend, corpus_root: str | os.PathLike, vads: list
 
     writer = _FrameWriter(output_dir / f"{name}.npy", frontend.dim)
     index_lines = []
+    stats = SpeakerStats(frontend.dim) if frontend.cmvn == "speaker" else None
     try:
         loader = _piece_loader(corpus_root, kept, infos, frontend.frame_rate, num_workers)
         bar = tqdm(total=sum(vad.duration for vad in kept) / 3600, unit="h", desc=f"features {name}",
                    disable=not progress, bar_format="{l_bar}{bar}| {n:.2f}/{total:.2f} h [{elapsed}<{remaining}]")
         for vad, pieces, frames in _frames_by_vad(frontend, loader, group or vad_group(frontend)):
-            vad_frames = vad_frames_of_pieces(frontend, pieces, frames)
-            offset = writer.append(vad_frames.float().cpu().numpy())
+            vad_frames = vad_frames_of_pieces(frontend, pieces, frames).float().cpu().numpy()
+            if stats is not None:
+                stats.add(stats_key(vad), vad_frames)
+            offset = writer.append(vad_frames)
             index_lines.append(f"{vad.wav} {vad.speaker} {format_time(vad.start)} "
                                f"{format_time(vad.end)} {offset} {len(vad_frames)}\n")
             bar.update(vad.duration / 3600)
@@ -202,6 +212,8 @@ def extract_shard(frontend: Frontend, corpus_root: str | os.PathLike, vads: list
     except BaseException:
         writer.abandon()
         raise
+    if stats is not None:
+        stats.save(output_dir / f"{name}.stats.npz")
     with atomic_open(index_path, encoding="utf-8") as out:
         out.writelines(index_lines)
     remove_leftover_parts(output_dir, name)  # of runs killed before this one
@@ -250,6 +262,17 @@ def _read_shard(directory: Path, shard: int, nshards: int) -> tuple[np.ndarray, 
     return read_frames_and_index(directory, shard_name(shard, nshards), INDEX_FIELDS)
 
 
+def _read_shard_stats(directory: Path, shard: int, nshards: int) -> SpeakerStats:
+    """A finished shard's per-speaker CMVN sums; :class:`_DamagedShard` if missing or damaged."""
+    path = directory / f"{shard_name(shard, nshards)}.stats.npz"
+    if not path.exists():
+        raise _DamagedShard(f"{path.name} is missing")
+    try:
+        return SpeakerStats.load(path)
+    except UserError as error:
+        raise _DamagedShard(str(error)) from None
+
+
 def read_frames_and_index(directory: Path, name: str, fields: tuple) -> tuple[np.ndarray, list]:
     """``NAME.npy`` (float16 frames, memory-mapped) and the entries of ``NAME.index`` (one line an
     entry, ``fields``: (name, type) of each field, the last two the first frame and the count),
@@ -276,6 +299,9 @@ def shard_problem(directory: str | os.PathLike, shard: int, nshards: int) -> str
     """What is wrong with a finished shard's files (cut short, unreadable), or None if nothing."""
     try:
         _read_shard(Path(directory), shard, nshards)
+        description = read_store_description(directory) or {}
+        if canonical_description(description.get("frontend", {})).get("cmvn") == "speaker":
+            _read_shard_stats(Path(directory), shard, nshards)
     except _DamagedShard as problem:
         return str(problem)
     return None
@@ -330,9 +356,13 @@ class FeatureStore:
         self.arrays: list[np.ndarray] = []
         self.vads: dict[str, list[StoredVad]] = {}
         self.speakers: dict[str, str] = {}
+        #: per-speaker CMVN: the sums of every shard, applied by :meth:`frames`; None otherwise
+        self.stats = SpeakerStats(self.dim) if self.frontend["cmvn"] == "speaker" else None
         for shard in range(nshards):  # each shard's files are read once: checked, then kept
             try:
                 frames, entries = _read_shard(self.directory, shard, nshards)
+                if self.stats is not None:
+                    self.stats.merge(_read_shard_stats(self.directory, shard, nshards))
             except _DamagedShard as problem:
                 raise UserError(f"{self.directory}: {problem}; rerun utils/extract_features.py, "
                                 f"which extracts a damaged shard again") from None
@@ -365,10 +395,14 @@ class FeatureStore:
                         f"[{format_time(start)}, {format_time(end)}]")
 
     def frames(self, wav: str, start: float, end: float) -> np.ndarray:
-        """Frames (float16, read-only view) of ``[start, end]`` of ``wav``; at least one frame."""
+        """Frames of ``[start, end]`` of ``wav``; at least one frame: a float16 read-only view,
+        or with per-speaker CMVN float32 frames normalised by the speaker's statistics."""
         entry = self.locate(wav, start, end)
         first, last = frame_span(start - entry.start, end - entry.start, entry.count, self.frame_rate)
-        return self.arrays[entry.shard][entry.offset + first:entry.offset + last]
+        frames = self.arrays[entry.shard][entry.offset + first:entry.offset + last]
+        if self.stats is not None:
+            return self.stats.normalize(stats_key(Vad(wav, self.speakers[wav], entry.start, entry.end)), frames)
+        return frames
 
 
 #: The fields of a shard's ``.index`` line, and how each is read.

@@ -32,18 +32,10 @@ from sse.defaults import (  # noqa: F401
     FRONTENDS,  # (re-exported)
 )
 from sse.frames.audio import SAMPLE_RATE
+from sse.frames.cmvn import SpeakerStats, apply_cmvn
 
 logger = logging.getLogger(__name__)
 
-
-
-def apply_cmvn(frames: torch.Tensor) -> torch.Tensor:
-    """Per-dimension mean and variance normalisation over all frames of one waveform or VAD."""
-    if len(frames) == 0:
-        return frames
-    mean = frames.mean(0, keepdim=True)
-    std = frames.std(0, unbiased=False, keepdim=True)
-    return (frames - mean) / std.clamp(min=1e-5)
 
 
 def canonical_description(description: dict) -> dict:
@@ -62,6 +54,7 @@ class Frontend:
     dim: int
     frame_rate: int = FRAME_RATE
     cmvn: str = "none"
+    speaker_stats: SpeakerStats | None = None  # with cmvn "speaker": whose statistics normalise frames
     device: torch.device = torch.device("cpu")
     precision: str = "fp32"  # wav2vec2 may run under fp16/bf16 autocast (sse/core/precision.py); frames stay fp32
 
@@ -69,13 +62,23 @@ class Frontend:
         """What a checkpoint records to rebuild this front-end."""
         return {"name": self.name, "dim": self.dim, "frame_rate": self.frame_rate, "cmvn": self.cmvn}
 
-    def normalize(self, frames: torch.Tensor) -> torch.Tensor:
-        """Apply this front-end's normalisation to the frames of one waveform or VAD.
+    def normalize(self, frames: torch.Tensor, speaker: str | None = None,
+                  stats: SpeakerStats | None = None) -> torch.Tensor:
+        """Apply this front-end's normalisation (:mod:`sse.frames.cmvn`) to the frames of one
+        waveform or VAD of ``speaker``.
 
         Called once the frames are final: after cropping the context away at extraction and
-        scoring, on each stretched waveform in stage 1.
+        scoring, on each stretched waveform in stage 1. With ``cmvn="speaker"`` the statistics
+        are ``stats``, else :attr:`speaker_stats` (which whoever builds the frames attaches).
         """
-        return apply_cmvn(frames) if self.cmvn == "utterance" else frames
+        if self.cmvn == "utterance":
+            return apply_cmvn(frames)
+        if self.cmvn == "speaker":
+            stats = stats if stats is not None else self.speaker_stats
+            if stats is None:
+                raise RuntimeError("per-speaker CMVN needs speaker statistics (Frontend.speaker_stats)")
+            return stats.normalize(speaker, frames)
+        return frames
 
     def to(self, device) -> "Frontend":
         self.device = torch.device(device)

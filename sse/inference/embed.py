@@ -15,9 +15,10 @@ import torch
 
 from sse.core.errors import UserError
 from sse.core.progress import tqdm
+from sse.frames.cmvn import SpeakerStats, stats_key
 from sse.frames.feature_store import FeatureStore, check_vads_against_audio
 from sse.frames.features import compute_vad_frames, frame_span
-from sse.frames.formats import Segment
+from sse.frames.formats import NO_SPEAKER, Segment, Vad
 from sse.frames.frontend import Frontend
 
 
@@ -27,12 +28,19 @@ def frames_from_store(store: FeatureStore, segments: Sequence[Segment]) -> Itera
         yield index, store.frames(segment.wav, segment.start, segment.end)
 
 
+#: With per-speaker CMVN, the first pass keeps the VADs' frames for the second while they take
+#: at most this many bytes (float32); past it, the second pass computes them again.
+CMVN_CACHE_BYTES = 2 << 30
+
+
 def frames_on_the_fly(frontend: Frontend, corpus_root: str | os.PathLike, segments: Sequence[Segment],
-                      progress: bool = True) -> Iterator[tuple[int, np.ndarray]]:
+                      progress: bool = True, stats: SpeakerStats | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """(index, frames) of every segment, computing each distinct VAD once (in first-seen order).
 
     Every file and VAD is checked before the first frame is computed, so a bad list fails
-    before any work (or output).
+    before any work (or output). With per-speaker CMVN, a first pass gathers the statistics of
+    each speaker over all its VADs in the list (lines without a speaker: over their whole
+    file), except for the speakers ``stats`` already holds.
     """
     by_vad: dict = {}
     for index, segment in enumerate(segments):
@@ -40,8 +48,15 @@ def frames_on_the_fly(frontend: Frontend, corpus_root: str | os.PathLike, segmen
     if not Path(corpus_root).is_dir():
         raise UserError(f"{corpus_root}: no such corpus folder")
     infos = check_vads_against_audio(corpus_root, by_vad, progress)
+    kept: dict = {}
+    if frontend.cmvn == "speaker":
+        stats, kept = _list_statistics(frontend, corpus_root, list(by_vad), infos, stats, progress)
     for vad, indices in tqdm(by_vad.items(), desc="frames", unit="vad", disable=not progress):
-        vad_frames = compute_vad_frames(frontend, corpus_root, vad, infos[vad.wav])
+        vad_frames = kept.pop(vad, None)
+        if vad_frames is None:
+            vad_frames = compute_vad_frames(frontend, corpus_root, vad, infos[vad.wav])
+        if frontend.cmvn == "speaker":
+            vad_frames = frontend.normalize(vad_frames, stats_key(vad), stats)
         for index in indices:
             segment = segments[index]
             first, last = frame_span(segment.start - vad.start, segment.end - vad.start,
@@ -49,16 +64,48 @@ def frames_on_the_fly(frontend: Frontend, corpus_root: str | os.PathLike, segmen
             yield index, vad_frames[first:last]
 
 
+def _list_statistics(frontend: Frontend, corpus_root, vads: list, infos: dict, given: SpeakerStats | None,
+                     progress: bool) -> tuple[SpeakerStats, dict]:
+    """The per-speaker statistics of ``vads`` (``given`` ones kept) and the raw frames worth
+    keeping for the second pass. VADs of no speaker (plain ``<wav> <start> <end>`` lines) are
+    normalised by the statistics of their whole file, as :meth:`sse.api.Embedder.embed_file` does."""
+    stats = SpeakerStats(frontend.dim)
+    if given is not None:
+        stats.merge(given)
+    todo = [vad for vad in vads if stats_key(vad) not in stats]
+    whole_files = [Vad(wav, NO_SPEAKER, 0.0, infos[wav].duration)
+                   for wav in dict.fromkeys(vad.wav for vad in todo if vad.speaker == NO_SPEAKER)]
+    todo = [vad for vad in todo if vad.speaker != NO_SPEAKER] + whole_files
+    frame_bytes = 4 * frontend.dim * frontend.frame_rate
+    kept: dict | None = {} if sum(vad.duration for vad in todo) * frame_bytes <= CMVN_CACHE_BYTES else None
+    return vad_statistics(frontend, corpus_root, todo, infos, progress, stats, kept), kept or {}
+
+
+def vad_statistics(frontend: Frontend, corpus_root, vads: Sequence, infos: dict | None = None,
+                   progress: bool = True, stats: SpeakerStats | None = None,
+                   kept: dict | None = None) -> SpeakerStats:
+    """Per-speaker CMVN statistics of the raw frames of ``vads`` (added to ``stats`` if given;
+    each VAD's frames also stored in ``kept`` if given)."""
+    stats = stats if stats is not None else SpeakerStats(frontend.dim)
+    for vad in tqdm(vads, desc="CMVN statistics", unit="vad", disable=not progress, leave=False):
+        frames = compute_vad_frames(frontend, corpus_root, vad, (infos or {}).get(vad.wav))
+        stats.add(stats_key(vad), frames)
+        if kept is not None:
+            kept[vad] = frames
+    return stats
+
+
 def segment_frames(segments: Sequence[Segment], frontend: Frontend, corpus_root: str | os.PathLike,
-                   features: str | os.PathLike | None = None,
-                   progress: bool = True) -> Iterator[tuple[int, np.ndarray]]:
+                   features: str | os.PathLike | None = None, progress: bool = True,
+                   stats: SpeakerStats | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """(index, frames) of every segment: from the feature store ``features`` if given (it must
-    hold ``frontend``'s features), else computed per VAD by :func:`frames_on_the_fly`."""
+    hold ``frontend``'s features, normalised as it recorded), else computed per VAD by
+    :func:`frames_on_the_fly` (``stats``: per-speaker CMVN statistics to use)."""
     if features:
         store = FeatureStore(features)
         store.require_frontend(frontend.describe(), f"front-end {frontend.name}")
         return frames_from_store(store, segments)
-    return frames_on_the_fly(frontend, corpus_root, segments, progress)
+    return frames_on_the_fly(frontend, corpus_root, segments, progress, stats)
 
 
 def pad_frames(frames: Sequence[np.ndarray], device=None) -> tuple[torch.Tensor, torch.Tensor]:

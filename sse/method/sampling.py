@@ -53,6 +53,7 @@ class AugmentedBatch(NamedTuple):
     waves: list            # 2 stretched versions of each chosen VAD: [v0 a, v0 b, v1 a, v1 b, ...]
     spans: np.ndarray      # (pairs, 2, 3) int64: (wave index, first frame, end frame) of each side
     factors: list          # tempo factor of each wave
+    sources: list = []     # the VAD each wave was read from
 
 
 @dataclass(frozen=True)
@@ -114,13 +115,14 @@ class AugmentationSampler:
         chosen = self.choose_vads(rng)
         spans_drawn = draw_spans([grid_steps(vad.duration) for vad in chosen], settings.pairs_per_batch, rng)
 
-        waves, factors = [], []
+        waves, factors, sources = [], [], []
         for vad in chosen:
             samples = read_audio(self.corpus_root / vad.wav, vad.start, vad.end)
             for _ in range(2):
                 factor = rng.uniform(settings.min_stretch, settings.max_stretch)
                 waves.append(augment(samples, factor, rng, settings.effects))
                 factors.append(factor)
+                sources.append(vad)
 
         spans = np.zeros((len(spans_drawn), 2, 3), dtype=np.int64)
         for row, (k, first, length) in enumerate(spans_drawn):
@@ -130,7 +132,7 @@ class AugmentationSampler:
                 a = int(round(start / factors[wave] * settings.frame_rate))
                 b = max(a + 1, int(round(end / factors[wave] * settings.frame_rate)))
                 spans[row, side] = (wave, a, b)
-        return AugmentedBatch(waves, spans, factors)
+        return AugmentedBatch(waves, spans, factors, sources)
 
 
 # --------------------------------------------------------------------------- stages 2 and 3

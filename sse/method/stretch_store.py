@@ -39,6 +39,7 @@ from sse.core.progress import tqdm
 from sse.core.sharding import piece_name
 from sse.core.stamps import claim, folder_has_state
 from sse.frames.audio import read_audio
+from sse.frames.cmvn import SpeakerStats, stats_key
 from sse.frames.feature_store import (
     INDEX_FIELDS,
     FeatureStore,
@@ -115,12 +116,18 @@ class _StretchDataset(torch.utils.data.Dataset):
                                       d["min_stretch"], d["max_stretch"]))
 
 
-def _stretched_frames(frontend: Frontend, loader, group: int) -> Iterator[tuple[int, float, np.ndarray]]:
-    """(VAD index, factor, normalised frames) of every item of ``loader``, ``group`` at a time."""
+def _stretched_frames(frontend: Frontend, loader, group: int, vads: list[Vad],
+                      stats: SpeakerStats | None) -> Iterator[tuple[int, float, np.ndarray]]:
+    """(VAD index, factor, normalised frames) of every item of ``loader``, ``group`` at a time.
+
+    With per-speaker CMVN, a stretched VAD is normalised by its speaker's statistics over the
+    unstretched store (``stats``): a stretch keeps the pitch, so it keeps the speaker's spectrum.
+    """
     for buffer in in_groups(loader, group):
         frames = frontend.batch([samples for _, _, samples in buffer])
         for (index, factor, _), vad_frames in zip(buffer, frames):
-            yield index, factor, frontend.normalize(vad_frames).float().cpu().numpy()
+            normalised = frontend.normalize(vad_frames, stats_key(vads[index]), stats)
+            yield index, factor, normalised.float().cpu().numpy()
 
 
 #: The fields of a version's ``.index`` line: a feature store's, with the VAD's tempo factor.
@@ -191,7 +198,7 @@ def build_stretch_store(store: FeatureStore, corpus_root: str | os.PathLike, out
             dataset = _StretchDataset(corpus_root, vads, wanted, version)
             loader = torch.utils.data.DataLoader(dataset, batch_size=None, shuffle=False, num_workers=num_workers,
                                                  prefetch_factor=4 if num_workers else None)
-            for index, factor, frames in _stretched_frames(frontend, loader, vad_group(frontend)):
+            for index, factor, frames in _stretched_frames(frontend, loader, vad_group(frontend), vads, store.stats):
                 vad = vads[index]
                 offset = writer.append(frames)
                 lines[index] = (f"{vad.wav} {vad.speaker} {format_time(vad.start)} {format_time(vad.end)} "

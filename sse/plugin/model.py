@@ -60,15 +60,16 @@ class SSEModel(BaseFairseqModel):
         return cls(SSEEncoder(config), ProjectionHead(cfg.model_dim), getattr(task, "live_frontend", None),
                    cfg.length_buckets)
 
-    def forward(self, frames=None, lengths=None, waves=None, spans=None) -> torch.Tensor:
+    def forward(self, frames=None, lengths=None, waves=None, spans=None, speakers=None) -> torch.Tensor:
         """Projections of 2P rows: the first sides of P pairs, then their second sides.
 
         Pairs come as padded ``frames`` (first sides, then second sides), as ``waves`` and
         ``spans`` (stage 1), or both (an iteration that keeps augmentation pairs): then the rows
         are the frames' first sides, the waves' first sides, the frames' second sides, the waves'.
+        ``speakers`` names whose CMVN statistics normalise each wave (per-speaker CMVN).
         """
         if waves is not None:
-            wave_frames, wave_lengths = self.span_frames(waves, spans)
+            wave_frames, wave_lengths = self.span_frames(waves, spans, speakers)
             if frames is None:
                 frames, lengths = wave_frames, wave_lengths
             else:
@@ -95,14 +96,16 @@ class SSEModel(BaseFairseqModel):
         return embeddings
 
     @torch.no_grad()
-    def span_frames(self, waves, spans: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def span_frames(self, waves, spans: torch.Tensor, speakers=None) -> tuple[torch.Tensor, torch.Tensor]:
         """Frames of both sides of every pair: (2P, time, dim), first sides then second sides."""
         if self.frontend is None:
             raise RuntimeError("this model has no front-end to compute frames from waveforms")
         device = next(self.encoder.parameters()).device
         if self.frontend.device != device:
             self.frontend.to(device)
-        wave_frames = [self.frontend.normalize(f) for f in self.frontend.batch(list(waves))]
+        speakers = speakers if speakers is not None else [None] * len(waves)
+        wave_frames = [self.frontend.normalize(f, speaker)
+                       for f, speaker in zip(self.frontend.batch(list(waves)), speakers)]
         pieces = []
         for wave, first, end in torch.cat([spans[:, 0], spans[:, 1]]).tolist():
             frames = wave_frames[wave]

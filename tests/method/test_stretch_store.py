@@ -23,7 +23,7 @@ def vads_of(names) -> list[Vad]:
 
 
 def feature_store(directory, names=WAVS, frontend=None) -> FeatureStore:
-    extract_shard(frontend or build_frontend("mfcc"), FSDD, vads_of(names), directory, num_workers=0,
+    extract_shard(frontend or build_frontend("mfcc", cmvn="utterance"), FSDD, vads_of(names), directory, num_workers=0,
                   progress=False)
     return FeatureStore(directory)
 
@@ -33,7 +33,7 @@ def stores(tmp_path_factory):
     """A feature store of four real recordings, and 3 stretched versions of its VADs."""
     root = tmp_path_factory.mktemp("stretch")
     source = feature_store(root / "train")
-    assert build_stretch_store(source, FSDD, root / "stretched", build_frontend("mfcc"), 3, num_workers=0,
+    assert build_stretch_store(source, FSDD, root / "stretched", build_frontend("mfcc", cmvn="utterance"), 3, num_workers=0,
                                progress=False) == 3
     return root, source, StretchStore(root / "stretched", source)
 
@@ -73,7 +73,7 @@ def test_the_store_round_trips_and_a_rerun_recomputes_nothing(stores):
             np.testing.assert_array_equal(again.frames(vad.wav, vad.start, vad.end, version),
                                           stretched.frames(vad.wav, vad.start, vad.end, version))
     before = {p.name: p.stat().st_mtime_ns for p in (root / "stretched").iterdir()}
-    assert build_stretch_store(source, FSDD, root / "stretched", build_frontend("mfcc"), 3, num_workers=0,
+    assert build_stretch_store(source, FSDD, root / "stretched", build_frontend("mfcc", cmvn="utterance"), 3, num_workers=0,
                                progress=False) == 0
     assert {p.name: p.stat().st_mtime_ns for p in (root / "stretched").iterdir()} == before
 
@@ -83,15 +83,15 @@ def test_an_interrupted_or_damaged_version_is_refused_then_made_again_identicall
 
     class Failing:  # the MFCC front-end, failing on its third waveform
         def __init__(self):
-            self.inner, self.calls = build_frontend("mfcc"), 0
+            self.inner, self.calls = build_frontend("mfcc", cmvn="utterance"), 0
             self.name, self.dim, self.frame_rate, self.cmvn = "mfcc", self.inner.dim, 50, self.inner.cmvn
             self.device = self.inner.device
 
         def describe(self):
             return self.inner.describe()
 
-        def normalize(self, frames):
-            return self.inner.normalize(frames)
+        def normalize(self, frames, *speaker_and_stats):
+            return self.inner.normalize(frames, *speaker_and_stats)
 
         def batch(self, waves):
             self.calls += 1
@@ -104,13 +104,13 @@ def test_an_interrupted_or_damaged_version_is_refused_then_made_again_identicall
     assert sorted(p.name for p in tmp_path.iterdir()) == ["stretch.json"]  # nothing half-written
     with pytest.raises(UserError, match="version-00000-of-00003.npy is missing"):
         StretchStore(tmp_path, source)
-    assert build_stretch_store(source, FSDD, tmp_path, build_frontend("mfcc"), 3, num_workers=0, progress=False) == 3
+    assert build_stretch_store(source, FSDD, tmp_path, build_frontend("mfcc", cmvn="utterance"), 3, num_workers=0, progress=False) == 3
     # A version cut short afterwards is refused, and only it is made again, the same as before.
     damaged = tmp_path / "version-00001-of-00003.npy"
     damaged.write_bytes(damaged.read_bytes()[:-4000])
     with pytest.raises(UserError, match="version-00001-of-00003.npy is damaged"):
         StretchStore(tmp_path, source)
-    assert build_stretch_store(source, FSDD, tmp_path, build_frontend("mfcc"), 3, num_workers=0, progress=False) == 1
+    assert build_stretch_store(source, FSDD, tmp_path, build_frontend("mfcc", cmvn="utterance"), 3, num_workers=0, progress=False) == 1
     remade = StretchStore(tmp_path, source)
     vad = vads_of(WAVS[2:3])[0]
     for version in range(3):  # each VAD's tempo is seeded by (seed, version, VAD), whatever ran before
@@ -121,15 +121,15 @@ def test_an_interrupted_or_damaged_version_is_refused_then_made_again_identicall
 def test_a_stale_store_is_refused(stores, tmp_path):
     root, source, _ = stores
     with pytest.raises(UserError, match=r"other inputs or settings \(versions 3 -> 5\)"):
-        build_stretch_store(source, FSDD, root / "stretched", build_frontend("mfcc"), 5, num_workers=0)
+        build_stretch_store(source, FSDD, root / "stretched", build_frontend("mfcc", cmvn="utterance"), 5, num_workers=0)
     # Features extracted again from another VAD list: the stretched frames are not theirs.
     other = feature_store(tmp_path / "train", WAVS[:3])
     for attempt in (lambda: StretchStore(root / "stretched", other),
-                    lambda: build_stretch_store(other, FSDD, root / "stretched", build_frontend("mfcc"), 3)):
+                    lambda: build_stretch_store(other, FSDD, root / "stretched", build_frontend("mfcc", cmvn="utterance"), 3)):
         with pytest.raises(UserError, match=r"other inputs or settings \(another source.vads; another source_index\)"):
             attempt()
     with pytest.raises(UserError, match="holds mfcc features"):  # another front-end than the store's
-        build_stretch_store(source, FSDD, tmp_path / "fbank", build_frontend("fbank"), 2)
+        build_stretch_store(source, FSDD, tmp_path / "fbank", build_frontend("fbank", cmvn="utterance"), 2)
 
 
 def test_wav2vec2_features_are_stretched_with_their_own_front_end(tmp_path, tiny_wav2vec2):

@@ -11,7 +11,7 @@ def test_mined_and_augmentation_pairs_share_a_batch_in_the_loss_layout():
     """forward(frames, waves) gives the rows of the two batches as the loss expects them: all
     first sides (mined, then augmented), then all second sides, each as alone."""
     torch.manual_seed(0)
-    frontend = build_frontend("mfcc")
+    frontend = build_frontend("mfcc", cmvn="utterance")
     model = SSEModel(SSEEncoder(EncoderConfig(input_dim=frontend.dim)), ProjectionHead(512), frontend).eval()
     rng = np.random.default_rng(0)
     mined = [rng.normal(size=(n, frontend.dim)).astype(np.float32) for n in (8, 20, 12, 30)]  # 2 pairs
