@@ -5,8 +5,9 @@ lines are the output of the command or statement just above them. Blocks without
 are not run (they need a corpus or a GPU the repository does not ship).
 
 - bash: each command (with its ``\\`` continuation lines) runs in turn in one scratch folder
-  that links the repository's top-level entries, so outputs land there; what it prints on stdout
-  and stderr together is its output.
+  that links the repository's top-level entries but :data:`OUTPUTS`, the folder the examples
+  write into, so outputs land in the scratch folder and a run never meets those of an earlier
+  one (or of the examples run by hand); what it prints on stdout and stderr together is its output.
 - python: the top-level statements of the block run in turn in one namespace; what a statement
   prints on stdout is its output.
 
@@ -33,6 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = ["README.md", *sorted(str(path.relative_to(ROOT)) for path in (ROOT / "docs").glob("*.md"))]
 TOLERANCE = 2e-3
+#: The folder the examples write into (git-ignored); each check starts without it.
+OUTPUTS = "examples_out"
 OUTPUT = "#> "
 ELLIPSIS = "..."
 _NUMBER = re.compile(r"-?\d+\.\d+(?:e[-+]?\d+)?")
@@ -134,10 +137,11 @@ def clean(text: str, scratch: str) -> list[str]:
 
 
 def scratch_folder() -> str:
-    """A folder whose entries link to the repository's, so examples run 'from the root'."""
+    """A folder whose entries link to the repository's, so examples run 'from the root' (all but
+    :data:`OUTPUTS`, which the examples create anew there)."""
     folder = tempfile.mkdtemp(prefix="sse-examples-")
     for entry in ROOT.iterdir():
-        if not entry.name.startswith("."):
+        if not entry.name.startswith(".") and entry.name != OUTPUTS:
             os.symlink(entry, os.path.join(folder, entry.name))
     return os.path.realpath(folder)
 

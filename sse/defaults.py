@@ -19,15 +19,17 @@ FRAME_RATE = 50
 DEFAULT_WAV2VEC2 = str(Path(__file__).resolve().parents[1] / "pretrained" / "wav2vec_small.pt")
 DEFAULT_LAYER = 8
 FRONTENDS = ("wav2vec2", "mfcc", "fbank")
-CMVN_MODES = ("utterance", "none")
+CMVN_MODES = ("utterance", "speaker", "none")
 #: Stage-1 effects besides the time stretch (sse/method/augment.py), all off by default as in the paper.
 EFFECTS = ("pitch", "reverb", "noise", "echo", "bass_treble")
 #: Numeric precisions of the frozen front-end (sse/core/precision.py); fp32 is the default.
 PRECISIONS = ("fp32", "fp16", "bf16")
 # Kaldi features carry the channel and the speaker's level in their means (c0 above all); a
-# LayerNorm over each frame cannot remove that, and stage 1 collapses on raw MFCCs. wav2vec 2.0
+# LayerNorm over each frame cannot remove that, and stage 1 collapses on raw MFCCs. Per-speaker
+# CMVN removes them and keeps each word's own mean spectrum, which per-utterance CMVN removes from
+# an isolated word (sse/frames/cmvn.py; docs/baselines.md has the measurements). wav2vec 2.0
 # frames are used as the paper does, unnormalised.
-DEFAULT_CMVN = {"wav2vec2": "none", "mfcc": "utterance", "fbank": "utterance"}
+DEFAULT_CMVN = {"wav2vec2": "none", "mfcc": "speaker", "fbank": "speaker"}
 
 # k-NN pair mining (sse/method/mining.py, sse/pipeline/mining_run.py).
 K = 10
@@ -71,13 +73,14 @@ STAGES = {
 #: "default" is the toolkit's recipe: the paper's, but for how a k-NN iteration trains (below);
 #: "paper" is the paper's recipe exactly; "small" the CPU setting of run_demo.sh and
 #: bench/real_speech.sh: MFCC (no wav2vec2 weights needed), short epochs of small batches,
-#: stage-1 batches of 10 s of speech, at most 20,000 training segments. Any SSE_* variable
-#: overrides its row.
+#: stage-1 batches of 10 s of speech, at most 20,000 training segments, 2 CPU threads (on a CPU the
+#: figures depend on the number of threads, not on the machine's load: fixed, they repeat on any
+#: machine with the same kind of CPU and the same torch). Any SSE_* variable overrides its row.
 PROFILES = {
     "default": {},
     "paper": {"augment_share": 0, "stretch_pairs": 0, "warm_start": 0},
     "small": {"frontend": "mfcc", "device": "cpu", "pairs_per_batch": 64, "epoch_updates": 40, "max_epoch": 6,
-              "patience": 2, "max_batch_duration": 10, "max_segments": 20_000, "log_interval": 20},
+              "patience": 2, "max_batch_duration": 10, "max_segments": 20_000, "log_interval": 20, "threads": 2},
 }
 #: How a k-NN iteration trains (iteration.sh; docs/iteration.md). As in the paper, a fresh model
 #: on the pairs the previous model mines; unlike the paper (profile "paper": 0, 0), each side of
@@ -95,6 +98,9 @@ LEARNING_RATE = 1e-4
 DEMO_MINUTES = 10
 #: Stage 1: a batch takes one speaker's VADs until they pass this many seconds.
 MAX_BATCH_DURATION = 20.0
+#: Share of the training data (VADs, mined pairs, labels) held out for loss validation when a
+#: stage has no benchmark (SSE_BENCHMARK empty; fairseq's --heldout-fraction).
+HELDOUT_FRACTION = 0.05
 
 
 def describe() -> str:

@@ -1,5 +1,6 @@
 """The README's examples print what the README shows (docs/examples.py), and its lists are whole."""
 import importlib.util
+import os
 import re
 import sys
 from pathlib import Path
@@ -24,6 +25,21 @@ def test_the_readme_runs_examples_with_output():
     assert languages == {"bash", "python"}
     assert sum(len(step.expected) for block in blocks for step in block.steps) >= 20
     assert len(lines) <= 262  # about 250: a guide; measurements and contracts live in docs/
+
+
+def test_the_readme_examples_write_only_into_a_git_ignored_folder_the_checker_starts_without(tmp_path, monkeypatch):
+    """Run by hand, then checked (or run twice), the examples never meet an earlier run's outputs:
+    they write into examples_out/, which git ignores and the checker's scratch folder leaves out."""
+    blocks = re.findall(r"^```bash\n(.*?)^```", (ROOT / "README.md").read_text(), re.M | re.S)
+    commands = [line for block in blocks for line in block.splitlines() if not line.startswith("#")]
+    written = [path for line in commands for path in re.findall(r"(?:--output\w*|--html| >)\s+(\S+)", line)]
+    assert len(written) >= 6 and all(path.startswith(examples.OUTPUTS + "/") for path in written), written
+    assert f"/{examples.OUTPUTS}/" in (ROOT / ".gitignore").read_text().split()
+    root = tmp_path / "repository"
+    (root / examples.OUTPUTS).mkdir(parents=True)
+    (root / "README.md").write_text("")
+    monkeypatch.setattr(examples, "ROOT", root)
+    assert sorted(os.listdir(examples.scratch_folder())) == ["README.md"]
 
 
 def test_numbers_may_differ_by_the_tolerance_and_nothing_else_may():

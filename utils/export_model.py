@@ -13,11 +13,18 @@ optimizer, no head), the architecture and the front-end description, and ``map_d
 torchscript / onnx: OUTPUT is a file (.pt / .onnx) holding an encoder that runs without the
 toolkit: frames (batch, time, input_dim) float32 zero-padded, lengths (batch,) int64 ->
 embeddings (batch, 512) float32. It expects the frames of the front-end the model was trained
-on, recorded in OUTPUT.json beside it (e.g. MFCC: ``sse.frames.frontend.build_frontend("mfcc")``).
+on, recorded in OUTPUT.json beside it, computed as the toolkit computes them: a span with up to
+5 s of the audio around it, cropped back to the span. ``sse.inference.export.span_frames`` gives
+those frames, and with them the export embeds a span as ``sse.load(...).embed_file`` does.
 
-    import torch
-    encoder = torch.jit.load("sse.pt")
-    embeddings = encoder(frames, lengths)
+    import json, torch
+    from sse.inference.export import span_frames
+    frames = span_frames(json.load(open("sse.pt.json"))["frontend"], "a.wav", 3.02, 3.35)
+    embedding = torch.jit.load("sse.pt")(frames[None], torch.tensor([len(frames)]))[0]
+
+An existing OUTPUT (for the compact format, OUTPUT/checkpoint_best.pt, which in an experiment
+folder is the training checkpoint; otherwise OUTPUT or OUTPUT.json) is replaced only with
+--overwrite.
 """
 import logging
 import sys
@@ -42,6 +49,7 @@ def build_parser() -> cli.Parser:
     parser.add_argument("--dtype", choices=("keep", "float32", "float16"), default="keep",
                         help="compact format: weights' dtype (keep: as stored in CHECKPOINT)")
     parser.add_argument("--half", action="store_true", help="the same as --dtype float16")
+    parser.add_overwrite()  # OUTPUT/checkpoint_best.pt, or OUTPUT and OUTPUT.json: checked in main
     return parser
 
 
@@ -66,6 +74,10 @@ def main(argv=None) -> None:
 
     from sse.inference.checkpoint import BEST, load_encoder, save_encoder  # noqa: PLC0415
 
+    # An experiment folder's checkpoint_best.pt (a training checkpoint) or an earlier export is
+    # replaced only on request.
+    written = [Path(args.output) / BEST] if args.format == "compact" else [args.output, f"{args.output}.json"]
+    cli.refuse_existing(written, "--output", args.overwrite)
     logger = logging.getLogger("export_model")
     loaded = load_encoder(args.path_sse)
     if args.format == "compact":

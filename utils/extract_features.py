@@ -28,7 +28,7 @@ def build_parser() -> cli.Parser:
     parser.add_argument("--path_wavs", required=True, help="corpus root the list's wav paths are relative to")
     parser.add_argument("--path_vads", required=True, aliases=["--vads"],
                         help="VAD list (or a segment list: its distinct VADs are used)")
-    parser.add_argument("--output", required=True, aliases=["--output_dir"], output="dir",
+    parser.add_argument("--output", required=True, aliases=["--output_dir"], output="dir", exists="resume",
                         help="feature store folder")
     cli.add_frontend_arguments(parser)
     cli.add_shard_arguments(parser, "only this shard (default: all, in turn)",

@@ -15,14 +15,20 @@ Dataset's ``{digit}_{speaker}_{take}.wav``) or from a ``<wav> <speaker> <label>`
     python utils/make_word_corpus.py --path_wavs words/ --list words.txt --output corpus \\
         --heldout_speakers spk7,spk8
 """
+from __future__ import annotations
+
 import logging
+import math
 import sys
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
 
 from sse.core import cli  # noqa: E402
 from sse.defaults import FSDD_PATTERN  # noqa: E402
+from sse.frames.formats import read_segment_list, read_vad_list  # noqa: E402
+from sse.method.sampling import AugmentationSettings  # noqa: E402
 from sse.prep.word_corpus import (  # noqa: E402
     SessionSettings,
     build_word_corpus,
@@ -53,6 +59,32 @@ def build_parser() -> cli.Parser:
     return parser
 
 
+def stage1_shortfall(root: Path, recordings: Counter, heldout_fraction: float) -> str | None:
+    """A warning if some speaker got fewer long sessions than stage 1 needs (``AugmentationSampler``:
+    a speaker takes part with ``min_vads_per_speaker`` VADs of ``min_vad_duration`` s), saying how
+    many recordings of that speaker would give enough at the same number of words a session."""
+    rule = AugmentationSettings()
+    vads = read_vad_list(root / "vads")
+    long = Counter(vad.speaker for vad in vads if vad.duration >= rule.min_vad_duration)
+    words = Counter(segment.speaker for segment in read_segment_list(root / "tokens"))
+    short = sorted(speaker for speaker in words if long[speaker] < rule.min_vads_per_speaker)
+    if not short:
+        return None
+    shown = []
+    for speaker in short[:5]:
+        if long[speaker]:
+            needed = math.ceil(rule.min_vads_per_speaker * words[speaker] / long[speaker] / (1 - heldout_fraction))
+            shown.append(f"{speaker} {long[speaker]} from {recordings[speaker]} recordings (about {needed} "
+                         "would give enough)")
+        else:
+            shown.append(f"{speaker} none from {recordings[speaker]} recordings (more words a session: --min_words)")
+    more = f"; and {len(short) - 5} more" if len(short) > 5 else ""
+    effect = ("so stage 1 cannot train on this corpus" if len(short) == len(words) else
+              "so stage 1 leaves them out")
+    return (f"stage 1 needs {rule.min_vads_per_speaker} sessions of at least {rule.min_vad_duration:g} s from a "
+            f"speaker, and {len(short)} of {len(words)} speakers have fewer: {'; '.join(shown)}{more}; {effect}")
+
+
 def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
     cli.setup_logging(args)
@@ -64,6 +96,9 @@ def main(argv=None) -> None:
         "wrote %s: %d sessions (%.1f min) of %d tokens; benchmark of %d isolated tokens; %d speakers, %d labels",
         corpus.root, corpus.sessions, corpus.session_seconds / 60, corpus.training_tokens,
         corpus.benchmark_tokens, corpus.speakers, corpus.labels)
+    warning = stage1_shortfall(corpus.root, Counter(token.speaker for token in tokens), args.heldout_fraction)
+    if warning:
+        logging.getLogger("make_word_corpus").warning("%s", warning)
 
 
 if __name__ == "__main__":

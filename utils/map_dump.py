@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone
 
 from sse.core import cli  # noqa: E402
 from sse.frames.dumps import write_dump  # noqa: E402
-from sse.frames.formats import read_segments  # noqa: E402
-from sse.inference.search import normalize  # noqa: E402
+from sse.frames.formats import format_segment_or_span, read_segments  # noqa: E402
+from sse.inference.search import normalize, require_finite  # noqa: E402
 
 
 def build_parser() -> cli.Parser:
@@ -43,7 +43,7 @@ def build_parser() -> cli.Parser:
     model = parser.add_mutually_exclusive_group(required=True)
     model.add_argument("--path_sse", help="SSE checkpoint file, or a folder holding checkpoint_best.pt")
     model.add_argument("--baseline", choices=("mean",), help="embed by mean-pooling the frames instead")
-    parser.add_argument("--output", aliases=["--output_file"], output="file", overwrite=False,
+    parser.add_argument("--output", aliases=["--output_file"], output="file", companions=(".json",),
                         help="where --task=dump writes its .npy (and <output>.json)")
     parser.add_argument("--normalize", action="store_true", help="--task=dump: L2-normalise the rows")
     cli.add_frontend_arguments(parser, default=None)
@@ -80,6 +80,8 @@ def main(argv=None) -> None:
         warn_if_pooling_normalised_vads(frontend, segments)
     embeddings = embed_segments(embedder, frontend, segments, args.path_wavs, args.features,
                                 args.batch_size, device)
+    # Never a poisoned row in a dump or a MAP (a damaged checkpoint: weights of nan).
+    require_finite(embeddings, args.path_sse or "the mean-pooled frames", lambda row: format_segment_or_span(segments[row]))
 
     if args.task == "dump":
         if args.normalize:

@@ -11,7 +11,12 @@ without extension (the file IDs of the class file). With --path_vads, the gold i
 that VAD list and the words and phones inside its VADs: coverage is then measured over the speech
 that discovery searched. The measures are the tool's own (sse/discovery/scoring.py only runs it);
 printed as one table: NED, coverage, and grouping, token, type and boundary precision / recall /
-F-score. --output also writes the table as JSON.
+F-score. --output also writes the table as JSON, numbers as numbers (null where not computed).
+
+"tokens" counts the tokens of the class file, as discover_terms.py does; "tokens scored" those
+the tool scores: it leaves out every token that holds no gold phone (a token holds a phone when
+it covers 30 ms of it, or half of it if the phone is shorter than 60 ms), and a line under the
+table says how many it left out.
 """
 import json
 import sys
@@ -50,9 +55,11 @@ def main(argv=None) -> None:
     gold = load_gold(args.alignments, vads)
     scores = score_classes(args.classes, gold, measures)
     print(scores.table())
+    if scores.note():
+        print(scores.note())
     if args.output:
         with atomic_open(args.output, encoding="utf-8") as out:
-            json.dump(dict(scores.rows()), out, indent=1)
+            json.dump(dict(scores.values()), out, indent=1)
             out.write("\n")
 
 

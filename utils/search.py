@@ -21,7 +21,8 @@ any searched row of the same file and times. When the queries and the searched r
 labelled (7th field), the last line is the precision at k: the share of the k neighbours that
 carry the query's label, averaged over the labelled queries whose label occurs among the
 searched rows. Search is FAISS IndexFlatIP on CPU, or a chunked matrix product on the GPU
-(--device cuda, or by default when a model is loaded and CUDA is there).
+(--device cuda, or by default when a model is loaded and CUDA is there). A row that holds inf
+or nan (a damaged dump) is refused, naming its segment: it would rank nothing.
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ from sse.core.errors import UserError  # noqa: E402
 from sse.core.files import atomic_open  # noqa: E402
 from sse.frames.dumps import read_dump  # noqa: E402
 from sse.frames.formats import format_segment_or_span, read_segments  # noqa: E402
-from sse.inference.search import nearest, parse_rows, precision_at_k  # noqa: E402
+from sse.inference.search import nearest, parse_rows, precision_at_k, require_finite  # noqa: E402
 
 
 def build_parser() -> cli.Parser:
@@ -104,6 +105,8 @@ def main(argv=None) -> None:
         model = embedder()
         logger.info("embedding %d segments of %s with %s", len(segments), args.path_segments, model.path)
         database = model.embed_segments(segments, args.path_wavs or ".", args.features, progress=True)
+    require_finite(database, args.embeddings or args.path_segments, lambda row: format_segment_or_span(segments[row]),
+                   "make the dump again (map_dump.py)" if args.embeddings else "")
 
     if args.query_rows is not None:
         rows = parse_rows(args.query_rows, len(database))
@@ -119,6 +122,7 @@ def main(argv=None) -> None:
             logger.warning("the queries' front-end %s differs from the one the dump recorded %s",
                            model.frontend.describe(), description["model"].get("frontend"))
         query_vectors = model.embed_segments(query_segments, corpus, args.features, progress=True)
+        require_finite(query_vectors, args.queries, lambda row: format_segment_or_span(query_segments[row]))
         where: dict = {}
         for row, segment in enumerate(segments):
             where.setdefault((segment.wav, segment.start, segment.end), []).append(row)

@@ -25,7 +25,8 @@ def build_parser() -> cli.Parser:
     parser.add_argument("--features", required=True, help="feature store of the training VADs")
     parser.add_argument("--path_wavs", required=True, help="corpus root the store's wav paths are relative to")
     parser.add_argument("--versions", required=True, type=cli.integer(1), help="stretched versions of every VAD")
-    parser.add_argument("--output", required=True, output="dir", help="folder of the stretched frames")
+    parser.add_argument("--output", required=True, output="dir", exists="resume",
+                        help="folder of the stretched frames (finished versions are kept)")
     parser.add_argument("--seed", type=cli.integer(0), default=0, help="seed of the tempo factors")
     parser.add_argument("--path_ssl", default=None,
                         help="wav2vec 2.0 checkpoint (default: the one the feature store recorded)")

@@ -11,7 +11,8 @@ Wav paths are written relative to --path_wavs. The speaker id of a file comes fr
 --speakers: ``regex`` (default) takes the group named 'speaker' (or else the first group) of
 --speaker_regex searched in the relative path; ``folder`` takes the name of the folder holding
 the file (corpora laid out as SPEAKER/file.wav); ``file`` gives every file its own speaker (its
-relative path without extension), when nothing is known about who speaks.
+relative path without extension, or with it where two files differ only by their extension),
+when nothing is known about who speaks.
 
     python utils/vad.py --path_wavs my_corpus --output vads.txt --speakers folder
 """

@@ -9,7 +9,9 @@
 * defaults are shown in ``--help`` automatically;
 * numeric options are validated when parsed (:func:`integer`, :func:`real`);
 * outputs declared with ``output="file"`` or ``output="dir"`` are checked before any work
-  (:func:`check_output`);
+  (:func:`check_output`), and an output file that exists already is refused unless
+  ``--overwrite`` is given (:func:`refuse_existing`: one rule for every command; resumable
+  stores, which check their own stamp, are exempt);
 * ``--quiet`` and ``--verbose`` are there for every script;
 * a usage error is one ``error:`` line and exit status 2, like any other user error.
 
@@ -19,11 +21,13 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import gc
 import logging
 import math
 import os
 import sys
 import tempfile
+import traceback
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -81,7 +85,8 @@ class Parser(argparse.ArgumentParser):
         super().__init__(description=description, **kwargs)
         self._aliases: dict[str, str] = {}
         self._outputs: list[tuple[str, str, str]] = []  # (dest, kind, option name)
-        self._guarded: list[tuple[str, str]] = []          # (dest, option name): kept unless --overwrite
+        # (dest, option name, when, companion suffixes): refused when it exists, unless --overwrite
+        self._guarded: list[tuple[str, str, str, tuple[str, ...]]] = []
         self._common_added = False
 
     def _add_common(self) -> None:
@@ -100,36 +105,56 @@ class Parser(argparse.ArgumentParser):
 
     # -- declaring options ------------------------------------------------------------------
     def add_argument(self, *names, aliases: Sequence[str] = (), output: str | None = None,
-                     overwrite: bool = True, **kwargs):
+                     exists: str | None = None, companions: Sequence[str] = (), **kwargs):
         """``argparse`` plus ``aliases`` (other accepted spellings, listed in the help) and
-        ``output`` ("file" or "dir": checked by :func:`check_output` once parsed). An output with
-        ``overwrite=False`` that exists already is refused unless ``--overwrite`` is given."""
+        ``output`` ("file" or "dir": checked by :func:`check_output` once parsed).
+
+        ``exists`` says what happens when the output is there already (:data:`EXISTS`):
+        ``"refuse"`` (the default for a file) refuses it unless ``--overwrite`` is given, and
+        adds that option; ``"refuse_final"`` does the same except on a ``--shard`` run, which
+        writes pieces, not the output; ``"resume"`` (the default for a folder) is for a
+        resumable store that checks its own stamp. ``companions``: suffixes of the files written
+        beside the output (``.json``), refused alike."""
         action = super().add_argument(*names, **_listing_aliases(kwargs, aliases))
-        self._register(action, aliases, output)
-        if not overwrite:
-            self._guarded.append((action.dest, action.option_strings[0]))
-            if not any("--overwrite" in a.option_strings for a in self._actions):
-                super().add_argument("--overwrite", action="store_true",
-                                     help=f"replace an existing {action.option_strings[0]} (refused otherwise)")
+        self._register(action, aliases, output, exists, companions)
         return action
 
-    def _register(self, action: argparse.Action, aliases: Sequence[str], output: str | None) -> None:
+    def add_overwrite(self) -> None:
+        """Add ``--overwrite`` (once), for a script that checks an output itself with
+        :func:`refuse_existing` (one whose kind depends on other options)."""
+        if not any("--overwrite" in action.option_strings for action in self._actions):
+            super().add_argument("--overwrite", action="store_true",
+                                 help="replace outputs that exist already (they are refused otherwise)")
+
+    def _register(self, action: argparse.Action, aliases: Sequence[str], output: str | None,
+                  exists: str | None = None, companions: Sequence[str] = ()) -> None:
         canonical = next((o for o in action.option_strings if o.startswith("--")), None)
         for alias in aliases:
             self._aliases[_key(alias)] = canonical
-        if output is not None:
-            if output not in ("file", "dir"):
-                raise ValueError(output)
-            self._outputs.append((action.dest, output, canonical or action.dest))
+        if output is None:
+            if exists is not None or companions:
+                raise ValueError("exists and companions describe an output")
+            return
+        if output not in ("file", "dir"):
+            raise ValueError(output)
+        name = canonical or action.metavar or action.dest
+        self._outputs.append((action.dest, output, name))
+        exists = exists or ("refuse" if output == "file" else "resume")
+        if exists not in EXISTS:
+            raise ValueError(exists)
+        if exists != "resume":
+            self._guarded.append((action.dest, name, exists, tuple(companions)))
+            self.add_overwrite()
 
     def add_argument_group(self, *args, **kwargs):
         group = super().add_argument_group(*args, **kwargs)
         parser = self
         original = group.add_argument
 
-        def add_argument(*names, aliases: Sequence[str] = (), output: str | None = None, **options):
+        def add_argument(*names, aliases: Sequence[str] = (), output: str | None = None,
+                         exists: str | None = None, companions: Sequence[str] = (), **options):
             action = original(*names, **_listing_aliases(options, aliases))
-            parser._register(action, aliases, output)
+            parser._register(action, aliases, output, exists, companions)
             return action
 
         group.add_argument = add_argument
@@ -177,11 +202,15 @@ class Parser(argparse.ArgumentParser):
                 self.error(f"--{dest} {value}: no such {what}")
             if dest == "path_wavs" and isinstance(value, str) and value and not os.path.isdir(value):
                 self.error(f"--{dest} {value}: not a folder (the corpus root the lists' wav paths are relative to)")
-        for dest, name in self._guarded:
+        shard_run = getattr(parsed, "shard", None) is not None
+        for dest, name, when, companions in self._guarded:
             value = getattr(parsed, dest, None)
-            shard_run = getattr(parsed, "shard", None) is not None  # writes pieces, not the output
-            if value is not None and os.path.exists(value) and not parsed.overwrite and not shard_run:
-                self.error(f"{name} {value} exists; give --overwrite to replace it")
+            if value is None or when == "refuse_final" and shard_run:  # a shard run writes pieces only
+                continue
+            try:
+                refuse_existing([value, *(f"{value}{suffix}" for suffix in companions)], name, parsed.overwrite)
+            except UserError as error:
+                self.error(str(error))
         return parsed
 
     def _refuse_unknown(self, argv: Sequence[str]) -> None:
@@ -257,6 +286,22 @@ def _range(minimum, maximum, above: bool = False, below: bool = False) -> str:
 
 
 # -- outputs ----------------------------------------------------------------------------------
+#: What a declared output does when it exists already (``Parser.add_argument(exists=...)``).
+EXISTS = ("refuse", "refuse_final", "resume")
+
+
+def refuse_existing(paths: Sequence[str | os.PathLike], option: str, overwrite: bool) -> None:
+    """The toolkit's one rule for outputs: an output that exists already (a file, or a folder
+    that is not empty) is replaced only with ``--overwrite``; otherwise a :class:`UserError`
+    names it, before any work. ``paths``: the output and the files written beside it."""
+    if overwrite:
+        return
+    for path in paths:
+        path = Path(path)
+        if path.is_dir() and any(path.iterdir()) or path.exists() and not path.is_dir():
+            raise UserError(f"{option} {path} exists; give --overwrite to replace it")
+
+
 def check_output(path: str | os.PathLike, kind: str = "file", option: str = "output") -> None:
     """Refuse, before any work, an output that could not be written.
 
@@ -320,8 +365,14 @@ def run(main: Callable[[], object]) -> None:
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as interrupt:
+        # The loops the interrupt left (generators, their progress bars) end now, silently, so
+        # that "interrupted" is the last line and the exit does not wait on them.
+        progress.stop()
+        traceback.clear_frames(interrupt.__traceback__)
+        del interrupt
+        gc.collect()
+        print("interrupted", file=sys.stderr, flush=True)
         sys.exit(130)
     except BrokenPipeError:
         reader_left()
@@ -347,8 +398,9 @@ def add_frontend_arguments(parser: Parser, default: str | None = "wav2vec2") -> 
                        help=f"wav2vec 2.0 transformer layer whose output is used (default: {DEFAULT_LAYER}, "
                             "or the one a checkpoint recorded)")
     group.add_argument("--cmvn", choices=CMVN_MODES, default=None,
-                       help="per-VAD mean/variance normalisation of the frames (default: utterance for "
-                            "mfcc/fbank, none for wav2vec2 and for mean pooling, or what the checkpoint recorded)")
+                       help="mean/variance normalisation of the frames: per VAD (utterance), per speaker over "
+                            "all its VADs in the list (speaker), or none (default: speaker for mfcc/fbank, none "
+                            "for wav2vec2, or what the checkpoint recorded)")
 
 
 def add_device_argument(parser: Parser) -> None:

@@ -17,12 +17,20 @@ logger = logging.getLogger("progress")
 #: Seconds between two progress lines of one loop in a log file.
 LOG_EVERY = 30.0
 _quiet = False
+_stopped = False
 
 
 def configure(quiet: bool = False) -> None:
     """``quiet``: no bars and no progress lines (the scripts' ``--quiet``)."""
     global _quiet
     _quiet = quiet
+
+
+def stop() -> None:
+    """No more progress lines, not even from the loops still open (an interrupted run: their
+    last line would come after the run said it stopped); new bars are not shown either."""
+    global _quiet, _stopped
+    _quiet = _stopped = True
 
 
 @functools.lru_cache(maxsize=None)
@@ -54,7 +62,7 @@ def _log_bar_class():
             return text + "]"
 
         def display(self, msg=None, pos=None):
-            if msg is None and self.n > 0 and self.n != self._logged:
+            if msg is None and self.n > 0 and self.n != self._logged and not _stopped:
                 self._logged = self.n
                 logger.info(self.line())
             return True

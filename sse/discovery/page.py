@@ -1,6 +1,7 @@
 """A self-contained HTML page of discovered classes: what a person looks at and listens to.
 
-Classes are listed largest first; each token has a playable snippet, its file and times and,
+Classes are listed largest first, under a legend; each token has a playable snippet with its
+duration (shown before it is played), its file and times and,
 where gold alignments are given, the words and phones it spans (the words it overlaps, in
 parentheses those it holds less than half of; the phones by the labelling rule of
 ``transcribe_timestamps.py``). The page loads nothing
@@ -33,8 +34,16 @@ section.term { border-top: 1px solid #ccc; padding: 0.4em 0; }
 table { border-collapse: collapse; }
 td, th { padding: 0.15em 0.6em; text-align: left; vertical-align: middle; }
 td.gold { color: #555; }
-audio { height: 2em; }
+audio { height: 2em; vertical-align: middle; }
+span.duration { color: #555; margin-left: 0.4em; }
+p#legend { color: #444; max-width: 60em; }
 """
+
+LEGEND = ("Each row is one discovered token: its snippet, with the snippet's duration, and where it "
+          "lies in its file (onset and offset, in seconds).")
+GOLD_LEGEND = (" Gold words [phones]: the words of the alignment that the token overlaps, in parentheses "
+               "a word it holds less than half of; in brackets, the phones whose middle lies inside it "
+               "(the labelling rule of transcribe_timestamps.py); - where it holds no word.")
 
 
 def wav_data_uri(samples) -> str:
@@ -68,13 +77,14 @@ def page_html(found: Discovery, corpus_root: str | os.PathLike, page_path: str |
              f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>",
              f"<h1>{html.escape(title)}</h1>",
              f"<p id=\"summary\">{html.escape(found.summary())}. Showing {len(shown)} of {len(found.classes)} "
-             f"classes, at most {max_tokens} tokens each.</p>"]
+             f"classes, at most {max_tokens} tokens each.</p>",
+             f"<p id=\"legend\">{html.escape(LEGEND + (GOLD_LEGEND if gold is not None else ''))}</p>"]
     bar = tqdm(total=sum(min(len(tokens), max_tokens) for tokens in shown), desc="html page", unit="token",
                disable=not progress, leave=False)
     for number, tokens in enumerate(shown, start=1):
         parts.append(f"<section class=\"term\" id=\"class-{number}\" data-tokens=\"{len(tokens)}\">"
                      f"<h2>Class {number} <small>({len(tokens)} tokens)</small></h2><table>"
-                     "<tr><th>listen</th><th>file</th><th>onset</th><th>offset</th>"
+                     "<tr><th>listen (duration)</th><th>file</th><th>onset</th><th>offset</th>"
                      + ("<th>gold words [phones]</th>" if gold is not None else "") + "</tr>")
         for token in tokens[:max_tokens]:
             wav = found.wavs.get(token.file, token.file)
@@ -83,7 +93,9 @@ def page_html(found: Discovery, corpus_root: str | os.PathLike, page_path: str |
             else:
                 relative = os.path.relpath((corpus_root / wav).resolve(), page_folder)
                 source = f"{Path(relative).as_posix()}#t={format_time(token.start)},{format_time(token.end)}"
-            cells = [f"<audio controls preload=\"none\" src=\"{html.escape(source, quote=True)}\"></audio>",
+            # The player shows no duration before it loads (preload="none"): the page says it.
+            cells = [f"<audio controls preload=\"none\" src=\"{html.escape(source, quote=True)}\"></audio>"
+                     f"<span class=\"duration\">{token.end - token.start:.2f} s</span>",
                      html.escape(token.file), format_time(token.start), format_time(token.end)]
             if gold is not None:
                 cells.append(html.escape(gold_text(gold.get(token.file), token)))

@@ -104,27 +104,44 @@ class TermScores(NamedTuple):
     coverage: float
     pairs: int            # pairs of tokens within classes (NED's denominator)
     classes: int
-    tokens: int           # tokens inside the gold (the tool drops the others)
+    tokens: int           # tokens of the class file (what discover_terms.py counts)
+    scored: int           # of those, the tokens the tool scores: those that hold a gold phone
     grouping: tuple       # (precision, recall, F)
     token: tuple
     type: tuple
     boundary: tuple
 
-    def rows(self) -> list[tuple[str, str]]:
+    def values(self) -> list[tuple[str, float | int | None]]:
+        """``(measure, value)``: counts as integers, measures rounded to 4 decimals, None where
+        not computed; what ``score_terms.py --output`` writes as JSON."""
         def number(value):
-            return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
+            return None if value is None or math.isnan(value) else round(float(value), 4)
 
-        rows = [("NED", number(self.ned)), ("coverage", number(self.coverage)),
-                ("classes", str(self.classes)), ("tokens", str(self.tokens)), ("pairs", str(self.pairs))]
+        rows = [("NED", number(self.ned)), ("coverage", number(self.coverage)), ("classes", self.classes),
+                ("tokens", self.tokens), ("tokens scored", self.scored), ("pairs", self.pairs)]
         for name in ("grouping", "token", "type", "boundary"):
             precision, recall, fscore = getattr(self, name)
             rows += [(f"{name} precision", number(precision)), (f"{name} recall", number(recall)),
                      (f"{name} F-score", number(fscore))]
         return rows
 
+    def rows(self) -> list[tuple[str, str]]:
+        """:meth:`values` as the table shows them ("-" where not computed)."""
+        return [(name, "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value))
+                for name, value in self.values()]
+
     def table(self) -> str:
         lines = ["| measure | value |", "|---|---|"] + [f"| {name} | {value} |" for name, value in self.rows()]
         return "\n".join(lines)
+
+    def note(self) -> str:
+        """What the token counts are, when the tool left some tokens out."""
+        left = self.tokens - self.scored
+        if not left:
+            return ""
+        return (f"{self.tokens} tokens in the class file (as discover_terms.py counts them); {left} hold no gold "
+                "phone (the tool's rule: a token holds a phone when it covers 30 ms of it, or half of it if "
+                f"the phone is shorter than 60 ms) and are left out of every measure, so {self.scored} are scored")
 
 
 def _fscore(precision: float, recall: float) -> float:
@@ -167,6 +184,7 @@ def score_classes(classes_path: str | os.PathLike, gold: dict[str, FileAlignment
         raise ValueError(f"unknown measures {sorted(unknown)}")
     classes = check_files(classes_path, gold)
     count = len(classes)
+    listed = sum(len(tokens) for tokens in classes)
     printed = io.StringIO()
     with tempfile.TemporaryDirectory(prefix="tde-") as folder, contextlib.redirect_stdout(printed):
         files = write_gold(gold, folder)
@@ -207,7 +225,7 @@ def score_classes(classes_path: str | os.PathLike, gold: dict[str, FileAlignment
         else:
             coverage = 0.0
     logger.debug("zerospeech-tde said: %s", printed.getvalue().strip())
-    return TermScores(ned, coverage, pairs, count, tokens, grouping, token, type_, boundary)
+    return TermScores(ned, coverage, pairs, count, listed, tokens, grouping, token, type_, boundary)
 
 
 def load_gold(alignments_path: str | os.PathLike, vads: Sequence[Vad] | None = None) -> dict[str, FileAlignment]:

@@ -50,12 +50,16 @@ def piece_audio(corpus_root: str | os.PathLike, vad: Vad, frame_rate: int = 50,
         raise UserError(f"{path}: VAD [{format_time(vad.start)}, {format_time(vad.end)}] goes past "
                         f"the end of the file ({info.duration:.3f} s)")
     pieces = []
-    for start, end in vad_pieces(vad, piece):
+    spans = vad_pieces(vad, piece)
+    for start, end in spans:
         left_frames = int(math.floor(min(context, start) * frame_rate + 1e-6))
         left = left_frames / frame_rate
         right = max(0.0, min(context, info.duration - end))
         samples = read_audio(path, start - left, min(end + right, info.duration), info=info)
-        pieces.append(PieceAudio(samples, left_frames, int(round((end - start) * frame_rate))))
+        count = int(round((end - start) * frame_rate))
+        # A VAD shorter than half a frame (a 10 ms segment embedded on its own) still has the
+        # frame it starts in, so that every span of speech has frames and a defined embedding.
+        pieces.append(PieceAudio(samples, left_frames, max(count, 1) if len(spans) == 1 else count))
     return pieces
 
 
@@ -65,17 +69,28 @@ def crop_piece_frames(frames: torch.Tensor, piece: PieceAudio) -> torch.Tensor:
 
 def compute_vad_frames(frontend: Frontend, corpus_root: str | os.PathLike, vad: Vad,
                        info: AudioInfo | None = None) -> np.ndarray:
-    """Frames (float32, (count, dim)) of one VAD, computed with the context rule."""
+    """Frames (float32, (count, dim)) of one VAD, computed with the context rule
+    (see :func:`vad_frames_of_pieces` for their normalisation)."""
     pieces = piece_audio(corpus_root, vad, frontend.frame_rate, info=info)
-    return vad_frames_of_pieces(frontend, pieces).float().cpu().numpy()
+    frames = vad_frames_of_pieces(frontend, pieces).float().cpu().numpy()
+    if len(frames) == 0:  # a span within the file's last few ms, which the front-end's windows do not reach
+        raise UserError(f"{Path(corpus_root) / vad.wav}: [{format_time(vad.start)}, {format_time(vad.end)}] gets "
+                        f"no frame from the {frontend.name} front-end: it is too short and too near the end "
+                        "of the file")
+    return frames
 
 
 def vad_frames_of_pieces(frontend: Frontend, pieces: list[PieceAudio], frames: list | None = None) -> torch.Tensor:
     """The frames of a VAD from its pieces (encoded here unless their ``frames`` are given):
-    cropped to the VAD, joined, normalised."""
+    cropped to the VAD, joined, normalised per VAD if the front-end's CMVN is ``utterance``.
+
+    Per-speaker CMVN needs every VAD of the speaker first, so the frames come back raw then;
+    whoever gathers a speaker's frames normalises them (:mod:`sse.frames.cmvn`).
+    """
     if frames is None:
         frames = frontend.batch([piece.samples for piece in pieces])
-    return frontend.normalize(torch.cat([crop_piece_frames(f, p) for f, p in zip(frames, pieces)]))
+    joined = torch.cat([crop_piece_frames(f, p) for f, p in zip(frames, pieces)])
+    return frontend.normalize(joined) if frontend.cmvn == "utterance" else joined
 
 
 def frame_span(start: float, end: float, count: int, frame_rate: int = 50) -> tuple[int, int]:

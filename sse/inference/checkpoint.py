@@ -53,7 +53,30 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
     return path
 
 
+#: How a file that ``torch.save`` wrote begins: a zip archive (torch >= 1.6), or a pickle of
+#: protocol 2 or later (the legacy format).
+TORCH_FILE_STARTS = (b"PK\x03\x04", b"\x80")
+
+
+def _not_a_checkpoint(path: Path) -> str | None:
+    """Why ``path`` cannot be a PyTorch checkpoint at all (a text file, an empty file...), or None."""
+    with open(path, "rb") as handle:
+        head = handle.read(512)
+    if head.startswith(TORCH_FILE_STARTS):
+        return None
+    if not head:
+        return "the file is empty"
+    try:
+        head.decode("utf-8")
+        return "it is a text file"
+    except UnicodeDecodeError:
+        return "it is not a file that torch.save wrote"
+
+
 def _torch_load(path: Path) -> dict:
+    reason = _not_a_checkpoint(path)
+    if reason:
+        raise UserError(f"{path}: not a checkpoint ({reason})")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
@@ -65,6 +88,9 @@ def _torch_load(path: Path) -> dict:
     allow_fairseq_checkpoint_classes()
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # torch's message is advice on loading untrusted files
+        raise UserError(f"{path}: not a checkpoint (it holds Python objects that no sse or fairseq-train "
+                        "checkpoint holds)") from None
     except Exception as error:
         raise UserError(f"{path}: not a checkpoint this toolkit can read ({type(error).__name__}: "
                         f"{str(error).splitlines()[0][:200]})") from None

@@ -31,6 +31,22 @@ def normalize(vectors: np.ndarray, chunk: int = 1 << 18) -> np.ndarray:
     return out
 
 
+def require_finite(vectors: np.ndarray, what: str, name_row=str, advice: str = "", chunk: int = 1 << 16) -> None:
+    """Refuse rows holding inf or nan (a poisoned row ranks nothing, and silently): a
+    :class:`UserError` names the first, ``name_row(row)`` saying which segment it is."""
+    for begin in range(0, len(vectors), chunk):
+        block = np.asarray(vectors[begin:begin + chunk])
+        bad = np.flatnonzero(~np.isfinite(block).all(axis=1))
+        if len(bad):
+            row = begin + int(bad[0])
+            value = block[bad[0]][~np.isfinite(block[bad[0]])][0]
+            count = sum(int((~np.isfinite(np.asarray(vectors[start:start + chunk])).all(axis=1)).sum())
+                        for start in range(0, len(vectors), chunk))
+            raise UserError(f"{what}: row {row} ({name_row(row)}) holds {value}"
+                            + (f", and {count - 1} other row(s) too" if count > 1 else "")
+                            + "; an embedding must be finite" + (f": {advice}" if advice else ""))
+
+
 def nearest(database: np.ndarray, queries: np.ndarray, k: int,
             exclude: Sequence[Sequence[int]] | None = None, device="cpu",
             backend: str | None = None) -> Neighbours:
@@ -106,17 +122,13 @@ def parse_rows(text: str, count: int) -> list[int]:
     for part in text.split(","):
         part = part.strip()
         try:
-            if "-" in part:
-                first, last = (int(x) for x in part.split("-", 1))
-                chunk = list(range(first, last + 1))
-                if first > last:
-                    raise ValueError
-            else:
-                chunk = [int(part)]
+            first, last = (int(x) for x in part.split("-", 1)) if "-" in part else (int(part),) * 2
+            if first > last:
+                raise ValueError
         except ValueError:
             raise UserError(f"--query_rows: {part!r} is not a row number or a range FIRST-LAST") from None
-        for row in chunk:
+        for row in (first, last):  # the bounds, before a range of them is made
             if not 0 <= row < count:
                 raise UserError(f"--query_rows: row {row} does not exist (the database has rows 0..{count - 1})")
-        rows += chunk
+        rows += range(first, last + 1)
     return rows

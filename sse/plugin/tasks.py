@@ -23,7 +23,11 @@ from a held-out ``--heldout-fraction`` of the training data (fully unsupervised 
 
 import dataclasses
 import logging
+import os
+import threading
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -36,9 +40,11 @@ from omegaconf import II
 from sse.core.device import resolve_device
 from sse.core.errors import UserError
 from sse.core.precision import frontend_precision
-from sse.defaults import BATCH_SIZE, EFFECTS, STAGES
+from sse.defaults import BATCH_SIZE, EFFECTS, HELDOUT_FRACTION, STAGES
 from sse.evaluation.metrics import mean_average_precision, speaker_report
+from sse.frames.cmvn import SpeakerStats, stats_key
 from sse.frames.feature_store import FeatureStore
+from sse.frames.features import MIN_VAD
 from sse.frames.formats import read_pair_list, read_segment_list, read_vad_list
 from sse.frames.frontend import (
     CMVN_MODES,
@@ -49,7 +55,7 @@ from sse.frames.frontend import (
     canonical_description,
     frontend_from_description,
 )
-from sse.inference.embed import embed_frames, frames_from_store, frames_on_the_fly, pad_frames
+from sse.inference.embed import embed_frames, frames_from_store, frames_on_the_fly, pad_frames, vad_statistics
 from sse.method.augment import Effects
 from sse.method.health import embedding_health
 from sse.method.sampling import (
@@ -77,7 +83,7 @@ class SSETaskConfig(FairseqDataclass):
     valid_features: str = field(default="", metadata={
         "help": "feature store holding the benchmark's VADs (else its frames are computed once at start)"})
     valid_batches: int = field(default=20, metadata={"help": "held-out batches for loss validation"})
-    heldout_fraction: float = field(default=0.05, metadata={
+    heldout_fraction: float = field(default=HELDOUT_FRACTION, metadata={
         "help": "share of the training data held out for loss validation (when no --valid-segments)"})
     epoch_updates: int = field(default=STAGES["iteration"].epoch_updates, metadata={
         "help": "batches (= updates) per epoch"})
@@ -104,18 +110,48 @@ class _OneItemBatches(FairseqDataset):
         return 1
 
 
+#: How often a data-loader worker looks whether its trainer is still there, in seconds.
+TRAINER_CHECK = 0.5
+_worker_watching = 0  # the id of the data-loader worker process that watches already
+
+
+def _watch_trainer(trainer: int) -> None:
+    while os.getppid() == trainer:
+        time.sleep(TRAINER_CHECK)
+    os._exit(1)  # the trainer is gone: nothing will read this worker's batches
+
+
+def exit_with_trainer(trainer: int) -> None:
+    """In a data-loader worker (a process other than ``trainer``, the one that made the dataset):
+    end it within :data:`TRAINER_CHECK` s of the trainer, however the trainer ends (SIGTERM from
+    a scheduler, ``kill -9``). torch's workers look for their parent only between items, and one
+    whose batch is still on its way to the dead trainer waits for it forever: fairseq-train ended
+    by SIGTERM used to leave its workers running. A thread watches the parent process (not the
+    kernel's parent-death signal, which follows the thread that started the worker: fairseq
+    starts them from a thread that ends before they do). Once per worker; nothing in the trainer."""
+    global _worker_watching
+    pid = os.getpid()
+    if pid == trainer or _worker_watching == pid:
+        return
+    _worker_watching = pid
+    threading.Thread(target=_watch_trainer, args=(trainer,), name="watch-trainer", daemon=True).start()
+
+
 class BatchDataset(_OneItemBatches):
-    """Item ``i`` of epoch ``e`` is the batch ``make_batch(rng(seed, stream, e, i))``."""
+    """Item ``i`` of epoch ``e`` is the batch ``make_batch(rng(seed, stream, e, i))``. A
+    data-loader worker that draws items dies with the trainer (:func:`exit_with_trainer`)."""
 
     def __init__(self, make_batch, size: int, seed: int, stream: int, fixed_epoch: bool = False) -> None:
         self.make_batch, self.count, self.seed, self.stream = make_batch, size, seed, stream
         self.fixed_epoch = fixed_epoch  # validation batches are the same every epoch
         self.epoch = 1
+        self.trainer = os.getpid()
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __getitem__(self, index: int):
+        exit_with_trainer(self.trainer)
         epoch = 0 if self.fixed_epoch else self.epoch
         return self.make_batch(batch_rng(self.seed, epoch, index, self.stream))
 
@@ -284,8 +320,11 @@ class AugmentTaskConfig(SSETaskConfig):
     path_ssl: str = field(default=DEFAULT_WAV2VEC2, metadata={"help": "fairseq wav2vec 2.0 checkpoint"})
     layer: int = field(default=DEFAULT_LAYER, metadata={"help": "wav2vec 2.0 layer whose output is used"})
     cmvn: str = field(default="", metadata={
-        "help": f"per-waveform mean/variance normalisation of the frames, one of {', '.join(CMVN_MODES)} "
+        "help": f"mean/variance normalisation of the frames, one of {', '.join(CMVN_MODES)} "
                 f"(default: utterance for mfcc/fbank, none for wav2vec2)"})
+    cmvn_stats: str = field(default="", metadata={
+        "help": "with --cmvn speaker: a feature store of the training VADs (or a statistics .npz) whose "
+                "per-speaker statistics normalise the frames; empty: computed from --vads at start"})
     epoch_updates: int = STAGES["init"].epoch_updates
     pairs_per_batch: int = _STAGE1.pairs_per_batch
     min_vads_per_speaker: int = field(default=_STAGE1.min_vads_per_speaker, metadata={
@@ -321,6 +360,8 @@ class AugmentTask(SSETask):
                                         cfg.max_vads_per_batch, cfg.max_batch_duration, cfg.min_stretch,
                                         cfg.max_stretch, effects, self.live_frontend.frame_rate)
         vads = read_vad_list(cfg.vads)
+        if self.live_frontend.cmvn == "speaker":
+            self.live_frontend.speaker_stats = training_statistics(self.live_frontend, cfg.data, vads, cfg.cmvn_stats)
         train_vads, heldout_vads = (vads, []) if cfg.valid_segments else split_heldout(vads, cfg.heldout_fraction, cfg.seed)
         self.sampler = AugmentationSampler(train_vads, cfg.data, settings)
         if heldout_vads:
@@ -333,11 +374,30 @@ class AugmentTask(SSETask):
         return waves_sample(batch)
 
 
+def training_statistics(frontend, corpus_root, vads, source: str = "") -> SpeakerStats:
+    """Per-speaker CMVN statistics of the training ``vads``: from ``source`` (a feature store of
+    them, or a statistics ``.npz``) if given, else computed here with ``frontend``."""
+    if source:
+        stats = FeatureStore(source).stats if Path(source).is_dir() else SpeakerStats.load(source)
+        if stats is None:
+            raise UserError(f"{source}: this feature store was not made with --cmvn speaker, so it holds no "
+                            f"per-speaker statistics")
+    else:
+        logger.info("per-speaker CMVN: statistics of %d training VADs", len(vads))
+        stats = vad_statistics(frontend, corpus_root, [vad for vad in vads if vad.duration >= MIN_VAD])
+    missing = sorted({stats_key(vad) for vad in vads} - set(stats.speakers))
+    if missing:
+        raise UserError(f"{source}: no CMVN statistics for {len(missing)} speaker(s) of the VAD list "
+                        f"({', '.join(missing[:5])})")
+    return stats
+
+
 def waves_sample(batch) -> dict:
     """A fairseq sample of pairs given as waveforms and spans (an ``AugmentedBatch``)."""
     waves = list(batch.waves)  # numpy, so that --fp16/--bf16 leave the audio in fp32
     pairs = len(batch.spans)
-    return {"net_input": {"waves": waves, "spans": torch.from_numpy(batch.spans)},
+    speakers = [stats_key(vad) for vad in batch.sources]  # whose statistics, with per-speaker CMVN
+    return {"net_input": {"waves": waves, "spans": torch.from_numpy(batch.spans), "speakers": speakers},
             "nsentences": pairs, "ntokens": pairs, "id": torch.zeros(1, dtype=torch.long)}
 
 
@@ -410,6 +470,7 @@ class PairsTask(StoreTask):
                 raise UserError("--augment-share needs --vads (the training VAD list)")
             self.live_frontend = frontend_from_description(self.frontend_description, self.device,
                                                            cfg.path_ssl or None)
+            self.live_frontend.speaker_stats = self.store.stats  # per-speaker CMVN: the store's statistics
             settings = AugmentationSettings(pairs_per_batch=augmented, max_batch_duration=cfg.max_batch_duration,
                                             effects=parse_effects(cfg.effects),
                                             frame_rate=self.live_frontend.frame_rate)

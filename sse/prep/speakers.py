@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections import Counter
 from pathlib import PurePosixPath
 from typing import Iterable, Sequence
 
@@ -70,7 +71,8 @@ def speakers_from_regex(paths: Iterable[str], pattern: str = DEFAULT_SPEAKER_REG
 
 #: How ``utils/vad.py --speakers`` names speakers: a regex on the path (LibriSpeech by
 #: default), the name of the folder holding the file, or the file itself (its path without
-#: the extension), for corpora whose files each hold one unknown speaker.
+#: the extension, or with it where two files differ only by their extension), for corpora
+#: whose files each hold one unknown speaker.
 SPEAKER_SOURCES = ("regex", "folder", "file")
 
 
@@ -81,6 +83,7 @@ def speakers_by(wavs: Sequence[str], source: str = "regex", pattern: str = DEFAU
     if source not in SPEAKER_SOURCES:
         raise UserError(f"unknown speaker source {source!r} (choose from {', '.join(SPEAKER_SOURCES)})")
     speakers = []
+    stems = Counter(str(PurePosixPath(wav).with_suffix("")) for wav in wavs) if source == "file" else None
     for wav in wavs:
         if any(character.isspace() for character in wav):
             raise UserError(f"{wav}: the path contains whitespace, which the VAD list format "
@@ -92,5 +95,8 @@ def speakers_by(wavs: Sequence[str], source: str = "regex", pattern: str = DEFAU
                                 "folder to name its speaker; use --speakers file or regex")
             speakers.append(sys.intern(path.parent.name))
         else:
-            speakers.append(sys.intern(str(path.with_suffix(""))))
+            # One speaker per file: the path without its extension, unless another file has the
+            # same one (a.flac and a.mp3), whose speakers the extension then tells apart.
+            stem = str(path.with_suffix(""))
+            speakers.append(sys.intern(stem if stems[stem] == 1 else wav))
     return speakers

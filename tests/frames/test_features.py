@@ -10,6 +10,7 @@ from sse.frames.feature_store import FeatureStore, extract_shard
 from sse.frames.features import compute_vad_frames, frame_span, vad_pieces
 from sse.frames.formats import Vad
 from sse.frames.frontend import Frontend, build_frontend
+from sse.method.model import SSEEncoder
 from tests.helpers import assert_half_precision_frames_close, assert_user_error, run_script
 
 
@@ -36,7 +37,7 @@ def test_vad_frames_are_the_file_frames_cropped_to_the_vad(long_file):
 def test_cmvn_is_computed_over_the_vad_after_the_context_is_cropped(long_file):
     """Default MFCC frames of a VAD = the raw frames of the VAD, normalised over the VAD alone."""
     raw = compute_vad_frames(build_frontend("mfcc", cmvn="none"), long_file, Vad("long.wav", "s", 3.0, 7.0))
-    normalised = compute_vad_frames(build_frontend("mfcc"), long_file, Vad("long.wav", "s", 3.0, 7.0))
+    normalised = compute_vad_frames(build_frontend("mfcc", cmvn="utterance"), long_file, Vad("long.wav", "s", 3.0, 7.0))
     expected = (raw - raw.mean(0)) / raw.std(0)
     np.testing.assert_allclose(normalised, expected, rtol=1e-4, atol=1e-4)
     assert np.abs(normalised.mean(0)).max() < 1e-4 and np.allclose(normalised.std(0), 1, atol=1e-3)
@@ -53,7 +54,7 @@ def test_context_reaches_the_model(long_file, tiny_wav2vec2):
 
 
 def test_store_round_trip_and_lookup(long_file, tmp_path):
-    mfcc = build_frontend("mfcc")
+    mfcc = build_frontend("mfcc", cmvn="utterance")
     vads = [Vad("long.wav", "a", 0.5, 10.0), Vad("long.wav", "a", 12.02, 12.05),  # 30 ms: dropped
             Vad("short.wav", "b", 0.2, 5.9), Vad("long.wav", "a", 30.0, 49.9)]
     for shard in range(2):
@@ -75,7 +76,7 @@ def test_the_store_description_is_its_stamp(long_file, tmp_path):
     from sse.frames.feature_store import check_store_description, store_description
 
     vads = [Vad("long.wav", "a", 0.5, 10.0)]
-    mfcc, fbank = build_frontend("mfcc"), build_frontend("fbank")
+    mfcc, fbank = build_frontend("mfcc", cmvn="utterance"), build_frontend("fbank", cmvn="utterance")
     check_store_description(tmp_path, store_description(fbank, 1, vads), write=True)  # a run that failed
     assert extract_shard(mfcc, long_file, vads, tmp_path, num_workers=0, progress=False)
     assert FeatureStore(tmp_path).frontend["name"] == "mfcc"
@@ -93,7 +94,7 @@ def test_frame_span_rounds_and_clips():
 
 
 def test_finished_shards_are_skipped_and_interrupted_ones_leave_nothing(long_file, tmp_path):
-    mfcc = build_frontend("mfcc")
+    mfcc = build_frontend("mfcc", cmvn="utterance")
     vads = [Vad("long.wav", "a", float(i), i + 0.8) for i in range(6)]
     assert extract_shard(mfcc, long_file, vads, tmp_path, 0, 2, num_workers=0, progress=False)
     index = tmp_path / "shard-00000-of-00002.index"
@@ -183,3 +184,23 @@ def test_half_precision_extraction_is_recorded_and_never_mixed(tiny_wav2vec2, lo
                        "--output_dir", tmp_path / "mfcc", "--frontend", "mfcc", "--precision", "fp16")
     assert_user_error(kaldi, "--precision fp16 applies to wav2vec2")
     assert not (tmp_path / "mfcc").exists()
+
+
+def test_a_span_shorter_than_a_frame_has_the_frame_it_starts_in(long_file):
+    """A 10 ms span on its own (plain ``<wav> <start> <end>``, its own VAD) used to have no frame:
+    a traceback alone, a row of -inf beside longer spans. It embeds as the one frame it starts
+    in, so as the 20 ms span from the same start; only a span the front-end's frames do not reach
+    (the file's last few ms) is refused."""
+    from sse.api import Embedder
+
+    mfcc = build_frontend("mfcc", cmvn="utterance")
+    short = compute_vad_frames(mfcc, long_file, Vad("short.wav", "s", 3.0, 3.01))
+    frame = compute_vad_frames(mfcc, long_file, Vad("short.wav", "s", 3.0, 3.02))
+    assert short.shape == frame.shape == (1, mfcc.dim) and np.array_equal(short, frame)
+    torch.manual_seed(0)
+    wav = str(long_file / "short.wav")
+    rows = Embedder(SSEEncoder(input_dim=mfcc.dim), mfcc, "cpu").embed_files(
+        [(wav, 3.0, 3.01), (wav, 3.0, 3.02), (wav, 2.0, 3.5)])  # one batch, as map_dump.py embeds a list
+    assert np.isfinite(rows).all() and np.allclose(rows[0], rows[1], atol=1e-5)
+    with pytest.raises(UserError, match="too near the end of the file"):
+        compute_vad_frames(mfcc, long_file, Vad("short.wav", "s", 5.99, 6.0))

@@ -34,3 +34,24 @@ def test_a_checkpoint_without_cmvn_reads_as_unnormalised(tmp_path):
     old = {"name": "mfcc", "dim": 78, "frame_rate": 50}
     save_encoder(tmp_path / "old.pt", SSEEncoder(input_dim=78), old)
     assert load_encoder(tmp_path / "old.pt").frontend == {**old, "cmvn": "none"}
+
+
+def test_a_file_that_is_not_a_checkpoint_is_one_short_line(tmp_path):
+    """A text file (a list given by mistake), an empty file, or a torch file of other objects: a
+    short reason, not torch's advice on weights_only (which reads as if torch should load it)."""
+    import pytest
+
+    from sse.core.errors import UserError
+    from tests.helpers import REPO, run_quiet
+
+    (tmp_path / "list.pt").write_text("dev/1013/1013-2-0013.ogg 3.0 3.01\n")
+    (tmp_path / "empty.pt").write_bytes(b"")
+    torch.save({"layer": torch.nn.Linear(2, 2)}, tmp_path / "objects.pt")
+    for name, reason in (("list.pt", "it is a text file"), ("empty.pt", "the file is empty"),
+                         ("objects.pt", "holds Python objects")):
+        with pytest.raises(UserError, match=reason) as error:
+            load_encoder(tmp_path / name)
+        assert "weights_only" not in str(error.value) and len(str(error.value)) - len(str(tmp_path)) < 120
+    result = run_quiet("map_dump.py", "--path_wavs", REPO / "training_data" / "demo", "--path_segments",
+                       REPO / "sse_benchmark" / "demo-ngrams-subset", "--task=map", "--path_sse", tmp_path / "list.pt")
+    assert result.returncode == 2 and result.stderr == f"error: {tmp_path / 'list.pt'}: not a checkpoint (it is a text file)\n"

@@ -98,3 +98,20 @@ def test_search_refuses_a_dump_without_description(tmp_path):
     np.save(tmp_path / "bare.npy", np.zeros((3, 4), dtype=np.float32))
     result = run_script("search.py", "--embeddings", tmp_path / "bare.npy", "--query_rows", "0")
     assert result.returncode == 2 and "has no description bare.npy.json" in result.stderr
+
+
+def test_hostile_rows_are_one_error_line(tmp_path):
+    """A range far past the dump (not a traceback after trying to build it), and a dump with a
+    poisoned row (-inf, as a segment shorter than a frame used to give): refused, never searched."""
+    segments = [Segment("a.wav", "s", 0.0, 9.0, i * 0.1, i * 0.1 + 0.5, f"L{i % 2}") for i in range(6)]
+    embeddings = np.random.default_rng(0).normal(size=(6, 8)).astype(np.float32)
+    write_dump(tmp_path / "emb.npy", embeddings, segments, frontend={"name": "mfcc", "dim": 78, "frame_rate": 50})
+    result = run_script("search.py", "--embeddings", tmp_path / "emb.npy", "--query_rows", "0-9999999999")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == "error: --query_rows: row 9999999999 does not exist (the database has rows 0..5)\n"
+    embeddings[3] = -np.inf
+    write_dump(tmp_path / "poisoned.npy", embeddings, segments, frontend={"name": "mfcc", "dim": 78, "frame_rate": 50})
+    result = run_script("search.py", "--embeddings", tmp_path / "poisoned.npy", "--query_rows", "all")
+    assert result.returncode == 2 and result.stdout == "", result.stdout
+    assert result.stderr.startswith(f"error: {tmp_path / 'poisoned.npy'}: row 3 ({format_segment_or_span(segments[3])}) "
+                                    "holds -inf") and result.stderr.count("\n") == 1, result.stderr

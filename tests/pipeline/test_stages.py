@@ -21,7 +21,7 @@ OTHER = {"frontend": "fbank", "path_ssl": "other.pt", "layer": "6", "cmvn": "non
          "mine_args": "--k 5", "augment_share": "0.25", "warm_start": "1", "stretch_pairs": "2"}
 #: And for those that do not (where a step runs or writes, how fast, how it logs).
 RUNTIME = {"profile": "small", "exp": "elsewhere", "out": "elsewhere/out", "device": "cuda", "num_workers": "7",
-           "tensorboard": "0", "log_interval": "3"}
+           "threads": "3", "tensorboard": "0", "log_interval": "3"}
 
 
 @pytest.fixture
@@ -31,6 +31,7 @@ def corpus(tmp_path, monkeypatch):
     for name in ("vads", "segments", "ngrams", "benchmark", "w2v.pt", *(v for v in OTHER.values() if "-" in v
                                                                           and not v.startswith("--")), "other.pt"):
         Path(name).write_text(f"{name}\n")
+    Path("vads").write_text("".join(f"s/{i}.wav spk 0 2\n" for i in range(25)))  # enough for stage-1 batches
     Path("init").mkdir()
     Path("init/checkpoint_best.pt").write_bytes(b"model")
     env = {"SSE_VADS": "vads", "SSE_SEGMENTS": "segments", "SSE_NGRAMS": "ngrams", "SSE_BENCHMARK": "benchmark",
@@ -101,13 +102,17 @@ def test_each_stage_takes_its_schedule_from_the_table_the_profile_then_the_envir
     ("SSE_PROFILE", "huge", "SSE_PROFILE=huge: 'huge' is not one of default, paper, small"),
     ("SSE_PROFILE", "small,hug", "SSE_PROFILE=small,hug: 'hug' is not one of"),
     ("SSE_FRONTEND", "hubert", "SSE_FRONTEND=hubert is not one of"),
-    ("SSE_CMVN", "speaker", "SSE_CMVN=speaker is not one of"),
+    ("SSE_CMVN", "global", "SSE_CMVN=global is not one of"),
     ("SSE_WARM_START", "yes", "SSE_WARM_START=yes is not 0 or 1"),
     ("SSE_EFFECTS", "pitch,vibrato", "SSE_EFFECTS=pitch,vibrato: vibrato not among pitch, reverb"),
     ("SSE_STRETCH_PAIRS", "1.5", "is not a number of stretched versions"),
     ("SSE_SEED", "one", "SSE_SEED=one is not a whole number"),
-    ("SSE_AUGMENT_SHARE", "1", "SSE_AUGMENT_SHARE=1 is not a float number >= 0 and < 1"),
+    ("SSE_AUGMENT_SHARE", "1", "SSE_AUGMENT_SHARE=1 is not a finite number >= 0 and < 1"),
     ("SSE_PAIRS_PER_BATCH", "1", "SSE_PAIRS_PER_BATCH=1 is not a whole number >= 2"),
+    ("SSE_MAX_BATCH_DURATION", "inf", "SSE_MAX_BATCH_DURATION=inf is not a finite number >= 0"),
+    ("SSE_MAX_BATCH_DURATION", "nan", "SSE_MAX_BATCH_DURATION=nan is not a finite number >= 0"),
+    ("SSE_AUGMENT_SHARE", "nan", "SSE_AUGMENT_SHARE=nan is not a finite number"),
+    ("SSE_DEVICE", "gpu", r"SSE_DEVICE=gpu is not a device name \(cpu, cuda, cuda:N, mps\)"),
 ])
 def test_bad_settings_are_one_line_each(variable, value, message):
     with pytest.raises(UserError, match=message):

@@ -426,6 +426,16 @@ def test_vad_finds_the_aligned_words_of_the_demo_corpus(detector):
             f"{edge_time_inside / edge_time:.1%} of the silence around the words is inside VAD regions"
 
 
+def test_one_speaker_per_file_even_when_files_differ_only_by_extension(tmp_path):
+    """--speakers file: a.flac and a.mp3 are two files, so two speakers (the extension tells them
+    apart); a name that is unique keeps its speaker without extension."""
+    for name in ("a16k.wav", "a.flac", "a.mp3", "b/c.ogg"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(b"")  # listing the corpus reads no audio
+    wavs, speakers = list_corpus(tmp_path, speakers_from="file")
+    assert dict(zip(wavs, speakers)) == {"a.flac": "a.flac", "a.mp3": "a.mp3", "a16k.wav": "a16k", "b/c.ogg": "b/c"}
+
+
 def test_speakers_by_folder_or_one_per_file(tmp_path):
     from sse.prep.speakers import speakers_by
 

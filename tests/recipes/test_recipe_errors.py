@@ -109,5 +109,7 @@ def test_a_recipe_refuses_an_output_made_from_another_list(recipe_lists, tmp_pat
     # Segments the recipe made are checked against the cap that made them.
     assert stamp("segments", tmp_path / "segments", {"vads": recipe_lists / "vads"}, file=True, max_segments=300) is None
     (tmp_path / "segments").write_text("made\n")
-    result = recipe("iteration.sh", LS, gold / "checkpoint_last.pt", env=dict(env, SSE_MAX_SEGMENTS="200"))
+    # (mined pairs alone: the 4 VADs are too few for the augmentation pairs, which is checked first)
+    result = recipe("iteration.sh", LS, gold / "checkpoint_last.pt",
+                    env=dict(env, SSE_MAX_SEGMENTS="200", SSE_AUGMENT_SHARE="0"))
     assert_recipe_error(result, "segments", "max_segments '300' -> '200'")

@@ -189,9 +189,11 @@ def test_the_numbered_recipe_runs_every_stage_and_each_stage_alone(slice_lists, 
     assert stages_seen == [str(n) for n in range(9)], result.stdout
     assert (exp / "segments").stat().st_size and (exp / "segments.stamp").is_file()
     table = (exp / "results.md").read_text()
-    for row in ("mean mfcc frames", "untrained encoder", "stage 1 (augmentation)", "k-NN iteration 1",
-                "weakly supervised"):
+    for row in ("untrained encoder", "stage 1 (augmentation)", "k-NN iteration 1", "weakly supervised"):
         assert f"| {row} |" in table, table
+    # mean pooling under each CMVN mode, the strongest marked
+    assert all(f"| mean mfcc frames, {mode} CMVN" in table for mode in ("none", "utterance", "speaker")), table
+    assert table.count("(strongest baseline)") == 1, table
     assert (exp / "map.png").stat().st_size and (exp / "curves.png").stat().st_size
     # One stage alone: the table again, nothing retrained.
     again = run_recipe("recipe.sh", "--stage", "8", "--stop-stage", "8", LS, exp, env=env)

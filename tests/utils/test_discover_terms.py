@@ -7,7 +7,10 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import NamedTuple
 
@@ -16,7 +19,7 @@ import pytest
 import soundfile
 
 from sse.discovery.terms import overlapping_tokens, read_class_file
-from tests.helpers import assert_clean_failure, run_quiet
+from tests.helpers import DEMO, REPO, assert_clean_failure, run_quiet
 
 WORDS = ("window", "garden", "yellow", "market")
 
@@ -97,6 +100,8 @@ def test_discovered_classes_are_the_repeated_words_by_the_zerospeech_tool(repeat
     assert float(scores["NED"]) <= 0.1, result.stdout
     assert float(scores["coverage"]) >= 0.8, result.stdout
     assert float(scores["grouping F-score"]) >= 0.9, result.stdout
+    # "tokens" are the class file's, as discover_terms.py counts them (the tool scores those it can).
+    assert scores["tokens"] == sum(len(tokens) for tokens in classes) >= scores["tokens scored"]
 
 
 def test_bad_inputs_give_one_error_line_and_write_nothing(repeated_words, tmp_path):
@@ -120,6 +125,57 @@ def test_bad_inputs_give_one_error_line_and_write_nothing(repeated_words, tmp_pa
     missing = tmp_path / "no_alignments.txt"
     result = run_quiet("score_terms.py", "--classes", output, "--alignments", missing, "--output", output)
     assert_clean_failure(result, output, str(missing))
+
+
+def test_the_page_has_a_legend_and_each_snippet_its_duration(discovered):
+    """The player shows no duration before it is played (preload="none"): the page does; and a
+    legend says what the columns and the parenthesised words mean."""
+    text = (discovered / "page" / "classes.html").read_text(encoding="utf-8")
+    legend = re.search(r'<p id="legend">(.*?)</p>', text, re.S).group(1)
+    assert "duration" in legend and "in parentheses a word it holds less than half of" in legend
+    rows = re.findall(r'<span class="duration">([0-9.]+) s</span></td><td class="cell">[^<]*</td>'
+                      r'<td class="cell">([0-9.]+)</td><td class="cell">([0-9.]+)</td>', text)
+    assert len(rows) == text.count("<audio ") > 0
+    assert all(abs(float(shown) - (float(offset) - float(onset))) <= 0.005 for shown, onset, offset in rows)
+
+
+def _two_files(folder: Path) -> Path:
+    """Alignments of x.wav ('ab cd') and y.wav ('cd ab'): words of two 0.1 s phones, no silence."""
+    lines = []
+    for wav, words in (("x.wav", ("ab", "cd")), ("y.wav", ("cd", "ab"))):
+        for number, word in enumerate(words):
+            start = 0.2 * number
+            lines += [f"{wav} word {start:.1f} {start + 0.2:.1f} {word}",
+                      f"{wav} phone {start:.1f} {start + 0.1:.1f} {word[0].upper()}",
+                      f"{wav} phone {start + 0.1:.1f} {start + 0.2:.1f} {word[1].upper()}"]
+    (folder / "alignments.txt").write_text("\n".join(lines) + "\n")
+    return folder / "alignments.txt"
+
+
+def test_score_terms_writes_numbers_and_says_what_it_counts(tmp_path):
+    """The JSON holds numbers (not "0.5000"); "tokens" counts the class file's tokens, as
+    discover_terms.py does, "tokens scored" those the tool scores, and a line says why they differ."""
+    alignments = _two_files(tmp_path)
+    classes = tmp_path / "classes.txt"
+    classes.write_text("Class 1\nx 0.0 0.2\ny 0.2 0.4\nx 0.39 0.4\n\n")  # the last holds 10 ms of a phone
+    result = run_quiet("score_terms.py", "--classes", classes, "--alignments", alignments, "--output",
+                       tmp_path / "scores.json")
+    assert result.returncode == 0, result.stderr
+    scores = json.loads((tmp_path / "scores.json").read_text())
+    assert scores["NED"] == 0.0 and isinstance(scores["coverage"], float) and scores["classes"] == 1
+    assert scores["tokens"] == 3 and scores["tokens scored"] == 2 and scores["pairs"] == 1
+    assert all(value is None or isinstance(value, (int, float)) for value in scores.values()), scores
+    assert "| tokens | 3 |" in result.stdout and "| tokens scored | 2 |" in result.stdout
+    assert result.stdout.strip().splitlines()[-1].startswith("3 tokens in the class file"), result.stdout
+
+
+@pytest.mark.parametrize("times", ["0.1 inf", "nan 0.2", "-inf 0.2"])
+def test_score_terms_refuses_token_times_that_are_not_finite(tmp_path, times):
+    classes = tmp_path / "classes.txt"
+    classes.write_text(f"Class 1\nx 0.0 0.2\ny {times}\n\n")
+    output = tmp_path / "scores.json"
+    result = run_quiet("score_terms.py", "--classes", classes, "--alignments", _two_files(tmp_path), "--output", output)
+    assert_clean_failure(result, output, f"{classes}:3:")
 
 
 def _chromium() -> str | None:
@@ -172,3 +228,30 @@ def test_the_page_lists_the_classes_and_plays_in_a_real_browser(discovered, tmp_
     assert shown["gold"] and any(word in shown["gold"] for word in WORDS)
     # The snippet decodes, and lasts as long as the token it plays.
     assert "error" not in shown and abs(shown["duration"] - shown["token"]) < 0.01, shown
+
+
+def test_ctrl_c_stops_at_once_and_says_so_last(tmp_path):
+    """Ctrl-C while the candidates are embedded (tens of seconds on the demo), the loop that reads
+    their frames left open: exit status 130 within seconds, "interrupted" as the last line (no
+    progress line of that loop after it), no class file."""
+    output = tmp_path / "classes.txt"
+    run = subprocess.Popen([sys.executable, str(REPO / "utils" / "discover_terms.py"), "--path_wavs", DEMO,
+                            "--path_vads", REPO / "sse_benchmark" / "demo-dev-vads", "--path_sse",
+                            REPO / "pretrained" / "demo_gold", "--output", output, "--device", "cpu"],
+                           stderr=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        lines = []
+        while not any("candidate segments" in line for line in lines):
+            lines.append(run.stderr.readline())
+            assert lines[-1], "".join(lines)  # ended before embedding
+        time.sleep(6.0)  # past the frames (a few seconds), into the embedding of the batches (30 s)
+        run.send_signal(signal.SIGINT)
+        interrupted = time.monotonic()
+        rest = run.communicate(timeout=60)[1]
+        took = time.monotonic() - interrupted
+    finally:
+        run.kill()
+    assert run.returncode == 130, rest
+    assert rest.strip().splitlines()[-1] == "interrupted", rest
+    assert took < 10, took
+    assert not output.exists() and list(tmp_path.glob(".*.part")) == []

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from sse.evaluation.metrics import speaker_report
+from sse.frames.features import compute_vad_frames, frame_span
 from sse.frames.formats import read_segment_list
 from sse.frames.frontend import build_frontend
 from sse.inference.checkpoint import load_encoder, save_encoder
@@ -43,11 +44,17 @@ def test_baseline_mean_map_matches_an_independent_computation(word_corpus, tmp_p
     speakers = [s.speaker for s in read_segment_list(word_corpus.segments)]
     report = speaker_report(embeddings, word_corpus.labels, speakers)
     assert scored.stdout.strip().splitlines()[-2] == str(report)
-    # Row i is the mean of segment i's (unnormalised) frames: check one by hand from the VAD's frames.
-    frontend = build_frontend("mfcc", cmvn="none")
+    # Row i is the mean of segment i's frames, normalised by its speaker's statistics (the default):
+    # check one by hand from the raw frames of the speaker's VADs.
     segments = read_segment_list(word_corpus.segments)
-    index, frames = next(frames_on_the_fly(frontend, word_corpus.root, segments[5:6], progress=False))
-    np.testing.assert_allclose(embeddings[5], frames.mean(0), rtol=1e-5, atol=1e-4)
+    raw = build_frontend("mfcc", cmvn="none")
+    speaker_vads = {s.vad for s in segments if s.speaker == segments[5].speaker}
+    stacked = np.concatenate([compute_vad_frames(raw, word_corpus.root, vad) for vad in speaker_vads])
+    frames = compute_vad_frames(raw, word_corpus.root, segments[5].vad)
+    first, last = frame_span(segments[5].start - segments[5].vad_start, segments[5].end - segments[5].vad_start,
+                             len(frames))
+    expected = ((frames[first:last] - stacked.mean(0)) / stacked.std(0)).mean(0)
+    np.testing.assert_allclose(embeddings[5], expected, rtol=1e-3, atol=1e-3)
 
 
 def test_mean_pooling_of_normalised_whole_vads_is_warned_about(word_corpus, tmp_path):
@@ -156,3 +163,20 @@ def test_bad_checkpoints_and_mismatches(word_corpus, random_models, tmp_path):
                                  word_corpus.segments, "--task=dump", "--baseline", "mean"),
                       "--task=dump needs --output")
     assert not (tmp_path / "out.npy").exists()
+
+
+def test_map_table_scores_mean_pooling_under_each_cmvn_and_marks_the_strongest(word_corpus):
+    result = run_script("map_table.py", "--path_wavs", word_corpus.root, "--path_segments", word_corpus.segments,
+                        "--baseline", "--frontend", "mfcc", "--device", "cpu", check=True)
+    rows = {line.split("|")[1].strip(): float(line.split("|")[2]) for line in result.stdout.splitlines()
+            if line.startswith("| ") and not line.startswith("| model")}
+    segments = read_segment_list(word_corpus.segments)
+    expected = {}
+    for mode in ("none", "utterance", "speaker"):
+        frames = dict(frames_on_the_fly(build_frontend("mfcc", cmvn=mode), word_corpus.root, segments, progress=False))
+        means = np.stack([frames[i].mean(0) for i in range(len(segments))])
+        expected[f"mean mfcc frames, {mode} CMVN"] = sklearn_map(means, word_corpus.labels)[0]
+    best = max(expected, key=expected.get)
+    assert list(rows) == [name + (" (strongest baseline)" if name == best else "") for name in expected]
+    for name, value in expected.items():
+        assert rows[name + (" (strongest baseline)" if name == best else "")] == pytest.approx(value, abs=1e-4)
