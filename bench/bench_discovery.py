@@ -18,6 +18,17 @@ embeds synthetic frames of the right lengths (each VAD one of 20 recurring rando
 its own noise: the cost does not depend on the values, and some segments recur), then the
 discovery of sse/discovery/terms.py runs (PCA, exact k-NN, filters and thresholds, overlap resolution,
 classes). Prints the time of each stage and the peak memory.
+
+``phases``: discovery over N candidates (up to 1,000,000 and beyond), phase by phase, each with
+its time and the process's peak resident memory, with the k-NN of ``--recall`` (default 0.95:
+the approximate index of ``discover_terms.py --recall``; 1: exact). The grid segments are those
+of synthetic 3 s VADs, as ``scale``; the real SSE encoder embeds ``--embed_sample`` of them (its
+time is scaled to N: embedding costs the same per segment), and the discovery phases run on
+synthetic clustered 512-d embeddings of all N (those of bench/bench_mining.py: about 20 tokens
+per "word" plus noise), since embedding a million candidates with the encoder takes longer
+than all the rest on a shared 2-core CPU::
+
+    python bench/bench_discovery.py phases --size 1000000 [--recall 0.95] [--embed_sample 20000]
 """
 from __future__ import annotations
 
@@ -33,6 +44,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "utils"))  # the demo aligner (not part of the installed package)
+sys.path.insert(0, str(ROOT / "bench"))  # bench_mining's synthetic embeddings and memory sampler
 
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 MARGIN = 0.05
@@ -159,6 +171,88 @@ def scale(sizes: list[int], model: str) -> None:
               f"{row['tokens']} |", flush=True)
 
 
+def phases(size: int, model: str, target: float, embed_sample: int) -> None:
+    """Discovery phase by phase over ``size`` candidates (module docstring, ``phases``)."""
+    import os  # noqa: PLC0415
+
+    import numpy as np  # noqa: PLC0415
+    import torch  # noqa: PLC0415
+    from bench_mining import RssPeak, synthetic_inputs  # noqa: PLC0415
+
+    from sse.discovery.terms import DiscoverySettings, connected_classes, resolve_overlaps  # noqa: PLC0415
+    from sse.frames.formats import Vad  # noqa: PLC0415
+    from sse.inference.checkpoint import load_encoder  # noqa: PLC0415
+    from sse.inference.embed import embed_frames  # noqa: PLC0415
+    from sse.method import knn, mining  # noqa: PLC0415
+    from sse.method.segments import count_segments, make_segments  # noqa: PLC0415
+
+    load = os.getloadavg()[0]
+    rows = []
+
+    def phase(name, function, scale=1.0):
+        with RssPeak() as memory:
+            began = time.perf_counter()
+            result = function()
+            seconds = (time.perf_counter() - began) * scale
+        rows.append((name, seconds, memory.peak / 2 ** 30))
+        print(f"  {name}: {seconds:.1f} s", file=sys.stderr, flush=True)
+        return result
+
+    per_vad = count_segments([Vad("x", "s", 0.0, 3.0)])
+    vads = [Vad(f"spk{i % 40}/utt{i:07d}.wav", f"spk{i % 40}", 0.0, 3.0) for i in range(-(-size // per_vad))]
+    segments = phase("candidate segments (grid of 3 s VADs)", lambda: make_segments(vads, max_segments=size))
+    size = len(segments)
+
+    # Embedding: the real encoder over synthetic frames of the right lengths, on a sample, scaled.
+    loaded = load_encoder(model, "cpu")
+    dim = loaded.encoder.config.input_dim
+    sample = min(embed_sample, size)
+    rng = np.random.default_rng(0)
+
+    def frames():
+        for index, segment in enumerate(segments[:sample]):
+            count = max(1, int(round((segment.end - segment.start) * 50)))
+            yield index, rng.normal(size=(count, dim)).astype(np.float32)
+
+    phase(f"embedding ({sample:,} candidates with {Path(model).name}, x {size / sample:.0f})",
+          lambda: embed_frames(loaded.encoder, frames(), sample, 256, "cpu", progress=False), size / sample)
+    loaded = None
+    embeddings, _ = synthetic_inputs(size)  # what the phases below search (module docstring)
+    settings = DiscoverySettings(recall=target)
+    pca = phase("PCA fit", lambda: mining.fit_pca(embeddings, settings.pca_dim, settings.max_pca_fit))
+    vectors = phase("project + L2 norm", lambda: mining.project(embeddings, pca))
+    embeddings = None
+    index = knn.resolve_index(settings.index, target)
+    searcher = phase(f"k-NN index build ({index})", lambda: knn.Searcher(vectors, index, "cpu"))
+    if not searcher.exact:
+        phase(f"k-NN tuning to recall@10 >= {target}", lambda: searcher.tune(target, settings.k))
+    found = phase(f"k-NN search, all {size:,} ({searcher.describe()})",
+                  lambda: searcher.neighbours(slice(None), settings.k))
+    measured = 1.0
+    if not searcher.exact:
+        measured = phase("k-NN recall, 2,000 sampled queries", lambda: knn.recall(searcher, settings.k, seed=1))
+    searcher = None
+    table = phase("segment table", lambda: mining.SegmentTable.of(segments))
+    mined = phase("filters + coverage threshold", lambda: mining.select_pairs(
+        table, *found, settings.nms_overlap, settings.coverage, coverage_by=settings.coverage_by))
+    representative = phase("overlap resolution", lambda: resolve_overlaps(
+        table, mined.first, mined.second, mined.similarity, settings.merge_overlap))
+    classes = phase("classes (capped single linkage)", lambda: connected_classes(
+        mined.first, mined.second, representative, settings.min_class_size, mined.similarity,
+        settings.max_class_size))
+    tokens = sum(len(c) for c in classes)
+    print(f"{size:,} candidate segments; k-NN recall@10 {measured:.4f}; {len(mined.first):,} matches (threshold "
+          f"{mined.threshold:.2f}), {len(classes):,} classes, {tokens:,} tokens; {torch.get_num_threads()} threads; "
+          f"load average before/after {load:.1f}/{os.getloadavg()[0]:.1f}\n")
+    print("| phase | seconds | peak RSS (GiB) |")
+    print("|---|---:|---:|")
+    for name, seconds, peak in rows:
+        print(f"| {name} | {seconds:.1f} | {peak:.2f} |")
+    total = sum(seconds for _, seconds, _ in rows)
+    print(f"| **total** (embedding estimated) | **{total:.1f}** | "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20:.2f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                      allow_abbrev=False)
@@ -177,8 +271,15 @@ def main() -> None:
         else:
             sub.add_argument("size", type=int)
         sub.add_argument("--model", default=str(ROOT / "demo_run" / "gold"))
+    timing = commands.add_parser("phases", allow_abbrev=False)
+    timing.add_argument("--size", type=int, default=1_000_000)
+    timing.add_argument("--recall", type=float, default=0.95)
+    timing.add_argument("--embed_sample", type=int, default=20_000)
+    timing.add_argument("--model", default=str(ROOT / "pretrained" / "demo_gold"))
     args = parser.parse_args()
-    if args.command == "fsdd-alignments":
+    if args.command == "phases":
+        phases(args.size, args.model, args.recall, args.embed_sample)
+    elif args.command == "fsdd-alignments":
         fsdd_alignments(args.corpus, args.output)
     elif args.command == "table":
         table(args.results, args.title, args.map_table)

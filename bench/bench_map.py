@@ -11,6 +11,8 @@ process so that its peak resident memory is its own:
 * floor: the cosine-similarity product of every query with all N segments, in the same chunks
   the toolkit uses, and nothing else; no exact MAP can be faster than this;
 * toolkit: ``sse.evaluation.metrics.mean_average_precision`` (exact MAP, all-segment ranking);
+* with ``--profile``, the toolkit once more, its similarity products and its counting timed
+  apart, to show where the time above the floor goes;
 * pytorch-metric-learning: ``AccuracyCalculator``'s ``mean_average_precision``, the authors'
   metric, a top-k variant (``k="max_bin_count"``: the largest label count) over FAISS k-NN
   (its default, k = N - 1, needs N x N memory and did not fit 24 GiB at N = 20,000), so not the same
@@ -59,7 +61,9 @@ def one(method: str, size: int, device: str) -> dict:
         checksum = 0.0
         for begin in range(0, size, chunk):
             checksum += float((vectors[begin:begin + chunk] @ vectors.T)[:, 0].sum())
-    elif method == "toolkit":
+    elif method in ("toolkit", "profile"):
+        parts = profile_hooks(metrics, device) if method == "profile" else {}
+        began = time.perf_counter()
         result = metrics.mean_average_precision(embeddings, labels, device)
         value, queries = result.map, result.num_queries
     else:
@@ -73,7 +77,27 @@ def one(method: str, size: int, device: str) -> dict:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # GiB (ru_maxrss is KiB)
     gpu = torch.cuda.max_memory_allocated() / 2 ** 30 if device.startswith("cuda") else 0.0
     return {"seconds": seconds, "peak_rss_gib": peak, "gpu_gib": gpu, "map": value, "queries": queries,
-            "threads": torch.get_num_threads()}
+            "threads": torch.get_num_threads(), **({"parts": parts} if method == "profile" else {})}
+
+
+def profile_hooks(metrics, device: str) -> dict:
+    """Time the toolkit's similarity products and its counting (``count_at_or_above``) as they
+    run; the rest is what the toolkit adds besides them."""
+    import torch
+    parts = {"product": 0.0, "counting": 0.0}
+
+    def timed(name, function):
+        def wrapper(*args, **kwargs):
+            began = time.perf_counter()
+            result = function(*args, **kwargs)
+            synchronize(device)
+            parts[name] += time.perf_counter() - began
+            return result
+        return wrapper
+
+    metrics.count_at_or_above = timed("counting", metrics.count_at_or_above)
+    torch.Tensor.__matmul__ = timed("product", torch.Tensor.__matmul__)
+    return parts
 
 
 def measure(method: str, size: int, device: str) -> dict | None:
@@ -92,7 +116,9 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[20000, 100000])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no_peer", action="store_true", help="skip pytorch-metric-learning")
-    parser.add_argument("--one", choices=("floor", "toolkit", "peer"), help=argparse.SUPPRESS)
+    parser.add_argument("--profile", action="store_true",
+                        help="then run the toolkit once more, timing its products and its counting apart")
+    parser.add_argument("--one", choices=("floor", "toolkit", "peer", "profile"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         print(json.dumps(one(args.one, args.sizes[0], args.device)))
@@ -101,6 +127,7 @@ def main() -> None:
     print(f"| N | queries | floor (s) | toolkit (s) | toolkit / floor | toolkit {memory} | toolkit MAP "
           f"| pml (s) | pml / floor | pml MAP (top-k) | device | threads | load before/after |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|", flush=True)
+    profiles = []
     for size in args.sizes:
         load = os.getloadavg()[0]
         floor = measure("floor", size, args.device)
@@ -113,6 +140,15 @@ def main() -> None:
               f"{toolkit['seconds'] / floor['seconds']:.2f}x | {used:.2f} | {toolkit['map']:.4f} | "
               f"{' | '.join(peer_cells)} | {args.device} | {toolkit['threads']} | "
               f"{load:.1f}/{os.getloadavg()[0]:.1f} |", flush=True)
+        if args.profile:
+            profiles.append((size, floor, measure("profile", size, args.device)))
+    if profiles:
+        print("\n| N | floor (s) | toolkit, profiled (s) | of which products (s) | counting (s) | the rest (s) |")
+        print("|---:|---:|---:|---:|---:|---:|")
+        for size, floor, run in profiles:
+            product, counting = run["parts"]["product"], run["parts"]["counting"]
+            print(f"| {size:,} | {floor['seconds']:.1f} | {run['seconds']:.1f} | {product:.1f} | {counting:.1f} | "
+                  f"{run['seconds'] - product - counting:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -3,13 +3,13 @@
 
     python utils/discover_terms.py --path_wavs training_data/demo --path_vads sse_benchmark/demo-dev-vads \\
         --path_sse demo_run/gold --output classes.txt [--html classes.html --alignments ALIGNMENTS]
-    python utils/discover_terms.py ... --baseline mean --frontend mfcc --cmvn none   # mean-pooled frames
+    python utils/discover_terms.py ... --baseline mean --frontend mfcc   # mean-pooled frames (per-speaker CMVN)
 
 Every segment of every VAD on the toolkit's grid (0.16 s steps, 0.16 s to 0.96 s; or the
 segments of --path_segments) is embedded; each one's nearest neighbours are searched with the
-mining k-NN (PCA 128, exact or IVF); matches above a similarity threshold are kept (by default
-the highest threshold at which --coverage of the candidates keep a match; --coverage_by
-duration: one such threshold per segment duration); overlapping matches are resolved so that
+mining k-NN (PCA 128, exact, or approximate with --recall); matches above a similarity
+threshold are kept (by default the highest threshold at which --coverage of the candidates
+keep a match; --coverage_by duration: one such threshold per segment duration); overlapping matches are resolved so that
 each stretch of speech belongs to at most one token; the match graph is clustered by single
 linkage under a class-size cap (sse/discovery/terms.py; docs/term_discovery.md says what follows the
 paper and what is our choice).
@@ -40,6 +40,7 @@ from sse.discovery.terms import (  # noqa: E402
     write_class_file,
 )
 from sse.frames.formats import read_segments, read_vad_list  # noqa: E402
+from sse.method import knn  # noqa: E402  (numpy only)
 
 
 def build_parser() -> cli.Parser:
@@ -75,10 +76,16 @@ def build_parser() -> cli.Parser:
                            help="largest class: matches are joined from the most similar down, skipping those "
                                 "that would pass this size; 0: no cap (plain connected components)")
     discovery.add_argument("--pca_dim", type=cli.integer(1), default=defaults.PCA_DIM, help="PCA dimensions")
-    discovery.add_argument("--index", choices=defaults.KNN_INDEXES, default=defaults.KNN_INDEX,
-                           help="flat: exact k-NN; ivf: approximate FAISS IVF for very large lists")
+    discovery.add_argument("--recall", type=cli.real(0, 1, above=True), default=None,
+                           help="approximate k-NN tuned until it finds this share of the exact k nearest "
+                                f"neighbours on {knn.RECALL_SAMPLE} sampled queries (FAISS HNSW unless --index ivf; "
+                                "the recall is logged); much faster than exact search on a CPU for large lists; "
+                                "1: exact (default: exact)")
+    discovery.add_argument("--index", choices=knn.INDEXES, default=defaults.KNN_INDEX,
+                           help="flat: exact k-NN; hnsw, ivf: approximate FAISS HNSW or IVF (rather give --recall)")
     discovery.add_argument("--nlist", type=cli.integer(1), default=None, help="IVF cells (default: about 4 sqrt(N))")
-    discovery.add_argument("--nprobe", type=cli.integer(1), default=defaults.NPROBE, help="IVF cells searched per query")
+    discovery.add_argument("--nprobe", type=cli.integer(1), default=defaults.NPROBE,
+                           help="IVF cells searched per query (with --recall: tuned)")
     discovery.add_argument("--seed", type=int, default=defaults.MINING_SEED,
                            help="seed of --max_segments, the PCA subsample and the IVF training sample")
     page = parser.add_argument_group("html page")
@@ -127,7 +134,8 @@ def main(argv=None) -> None:
                                  coverage_by=args.coverage_by, threshold=args.threshold,
                                  merge_overlap=args.merge_overlap, min_class_size=args.min_class_size,
                                  max_class_size=args.max_class_size or None,
-                                 index=args.index, nlist=args.nlist, nprobe=args.nprobe, seed=args.seed)
+                                 index=args.index, nlist=args.nlist, nprobe=args.nprobe, recall=args.recall,
+                                 seed=args.seed)
     found = discover(embeddings, segments, settings, device)
     write_class_file(args.output, found.classes)
     logger.info("wrote %s: %s", args.output, found.summary())

@@ -6,7 +6,9 @@
 
 Embeds every segment (frames from the feature store, no projection head), PCA to 128 dims,
 L2-normalises, runs exact inner-product k-NN (k = 10; FAISS, or torch on a GPU without faiss-gpu;
-``--index ivf`` for approximate FAISS IVF search, whose recall is logged), then
+``--recall 0.95`` for approximate search tuned to find 95 % of the exact neighbours, FAISS HNSW
+unless ``--index ivf``, much faster on a CPU beyond a few hundred thousand segments; the recall
+measured on sampled queries is logged), then
 drops self/same-file-overlap matches, suppresses near-duplicate neighbours (IoU > 40 %) and
 keeps the most similar pairs, lowering a global threshold by 0.01 until half the segments are
 covered as queries (``sse/method/mining.py``).
@@ -23,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone
 
 from sse import defaults  # noqa: E402
 from sse.core import cli  # noqa: E402
+from sse.method import knn  # noqa: E402  (numpy only)
 
 
 def build_parser() -> cli.Parser:
@@ -31,8 +34,10 @@ def build_parser() -> cli.Parser:
                         help="segment list to mine (the training segments)")
     parser.add_argument("--features", required=True, help="feature store holding the segments' VADs")
     parser.add_argument("--path_sse", required=True, help="SSE checkpoint (file, or folder with checkpoint_best.pt)")
-    parser.add_argument("--output", required=True, output="file", overwrite=False, help="pair list to write")
-    parser.add_argument("--work_dir", default=None, output="dir", help="intermediate results (default: OUTPUT.work)")
+    parser.add_argument("--output", required=True, output="file", exists="refuse_final",
+                        help="pair list to write (a --shard run writes only its piece of --work_dir)")
+    parser.add_argument("--work_dir", default=None, output="dir", exists="resume",
+                        help="intermediate results, reused by a rerun (default: OUTPUT.work)")
     cli.add_shard_arguments(parser, "only embed this shard, then stop",
                             "pieces the embedding and k-NN work is split into")
     mine = parser.add_argument_group("mining")
@@ -53,15 +58,26 @@ def build_parser() -> cli.Parser:
                            "per segment duration, each reaching --coverage (see the README)")
     mine.add_argument("--cross_speaker", action="store_true",
                       help="keep only pairs of two different speakers (not in the paper; see the README)")
-    mine.add_argument("--index", choices=defaults.KNN_INDEXES, default=defaults.KNN_INDEX,
-                      help="flat: exact k-NN, as in the paper; ivf: approximate FAISS IVF for very large "
-                           "lists on a CPU, its recall against exact search is logged")
-    mine.add_argument("--nlist", type=cli.integer(1), default=None, help="IVF cells (default: about 4 sqrt(N))")
-    mine.add_argument("--nprobe", type=cli.integer(1), default=defaults.NPROBE, help="IVF cells searched per query")
+    add_index_arguments(mine)
     cli.add_batch_size_argument(parser)
     cli.add_device_argument(parser)
     parser.add_argument("--seed", type=int, default=defaults.MINING_SEED, help="seed of the PCA's subsample")
     return parser
+
+
+def add_index_arguments(group) -> None:
+    """--recall, --index, --nlist, --nprobe (discover_terms.py has the same)."""
+    group.add_argument("--recall", type=cli.real(0, 1, above=True), default=None,
+                       help="approximate k-NN tuned until it finds this share of the exact k nearest neighbours "
+                            f"on {knn.RECALL_SAMPLE} sampled queries (FAISS HNSW unless --index ivf; the recall is "
+                            "logged); much faster than exact search on a CPU for large lists; 1: exact "
+                            "(default: exact, as in the paper)")
+    group.add_argument("--index", choices=knn.INDEXES, default=defaults.KNN_INDEX,
+                       help="flat: exact k-NN, as in the paper; hnsw, ivf: approximate FAISS HNSW or IVF "
+                            "(rather give --recall), their recall against exact search is logged")
+    group.add_argument("--nlist", type=cli.integer(1), default=None, help="IVF cells (default: about 4 sqrt(N))")
+    group.add_argument("--nprobe", type=cli.integer(1), default=defaults.NPROBE,
+                       help="IVF cells searched per query (with --recall: tuned)")
 
 
 def main(argv=None) -> None:

@@ -7,7 +7,8 @@ The pipeline (docs/term_discovery.md says which steps follow the paper and which
 2. **Embeddings**, by the one embedding path of the toolkit (``sse/evaluation/scoring.py``), or mean-pooled
    frames for the baseline.
 3. **Matches**: the mining k-NN of ``sse/method/mining.py``: PCA to 128 dimensions, L2 normalisation,
-   inner-product k-NN (exact, or FAISS IVF), then the self / same-file-overlap / non-maximum
+   inner-product k-NN (exact, or approximate FAISS HNSW or IVF tuned to a recall target, whose
+   recall on sampled queries is logged), then the self / same-file-overlap / non-maximum
    suppression filters and a similarity threshold: either given, or the highest one at which a
    share ``coverage`` of the candidates keeps a match (the mining coverage rule; one threshold for
    all segments, or with ``coverage_by="duration"`` one per segment duration).
@@ -90,6 +91,7 @@ class DiscoverySettings:
     index: str = defaults.KNN_INDEX
     nlist: int | None = None
     nprobe: int = defaults.NPROBE
+    recall: float | None = None                # recall@k target of an approximate search (knn.build)
     seed: int = defaults.MINING_SEED
 
 
@@ -149,15 +151,21 @@ def candidate_segments(vads: Sequence[Vad] | None, features: str | os.PathLike |
 # -- 3. matches ---------------------------------------------------------------------------------
 def search_neighbours(vectors: np.ndarray, settings: DiscoverySettings, device="cpu",
                       progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """k-NN of every row among all rows, by blocks of queries under a progress bar."""
-    searcher = knn.Searcher(vectors, settings.index, device, settings.nlist, settings.nprobe, settings.seed)
-    logger.info("k-NN: %s over %d vectors", searcher.describe(), len(vectors))
+    """k-NN of every row among all rows, by blocks of queries under a progress bar; an
+    approximate search has its recall measured on sampled queries and logged."""
     k = min(settings.k, len(vectors))
+    searcher = knn.build(vectors, settings.index, device, settings.recall, k, settings.nlist, settings.nprobe,
+                         settings.seed)
+    logger.info("k-NN: %s over %d vectors", searcher.describe(), len(vectors))
+    if not searcher.exact:
+        sample = min(knn.RECALL_SAMPLE, len(vectors))
+        logger.info("k-NN recall@%d against exact search, on %d sampled queries: %.4f", k, sample,
+                    knn.recall(searcher, k, sample, settings.seed + 1))
     similarities = np.empty((len(vectors), k), dtype=np.float32)
     ids = np.empty((len(vectors), k), dtype=np.int64)
     bar = tqdm(total=len(vectors), desc="k-NN", unit="seg", disable=not progress, leave=False)
     for begin in range(0, len(vectors), SEARCH_CHUNK):
-        found = searcher.search(vectors[begin:begin + SEARCH_CHUNK], k)
+        found = searcher.neighbours(slice(begin, begin + SEARCH_CHUNK), k)
         similarities[begin:begin + len(found[0])], ids[begin:begin + len(found[0])] = found
         bar.update(len(found[0]))
     bar.close()
@@ -356,6 +364,8 @@ def read_class_file(path: str | os.PathLike) -> list[list[Token]]:
                 start, end = float(fields[1]), float(fields[2])
             except ValueError:
                 raise FormatError(path, number, "onset and offset must be numbers") from None
+            if not (np.isfinite(start) and np.isfinite(end)):
+                raise FormatError(path, number, f"onset and offset must be finite times, not {fields[1]} {fields[2]}")
             if not 0 <= start < end:
                 raise FormatError(path, number, f"[{fields[1]}, {fields[2]}] is not a span with 0 <= onset < offset")
             current.append(Token(fields[0], start, end))

@@ -23,6 +23,7 @@ little; memory stays within ``memory_budget`` bytes whatever the number of segme
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -70,21 +71,33 @@ def _count_torch(scores: torch.Tensor, thresholds: torch.Tensor, needed: np.ndar
 
 
 def _count_numpy(scores: torch.Tensor, thresholds: torch.Tensor, needed: np.ndarray) -> torch.Tensor:
-    # numpy's comparison and count_nonzero are vectorised and several times faster than torch's
-    # bool sum on a CPU; a few rows at a time stay in cache across their R passes.
+    # numpy's comparison is vectorised and several times faster than torch's bool sum on a CPU,
+    # and so is np.count_nonzero of a whole row (given an axis, it sums bools instead). A few
+    # rows at a time stay in cache across their R passes; the blocks are shared among as many
+    # threads as torch uses (numpy releases the GIL while it compares).
     rows, width = thresholds.shape
     counts = np.zeros((rows, width), dtype=np.int64)
     score_rows, limits = scores.numpy(), thresholds.numpy()
     first_rows = _first_rows(needed, width)
     block = max(1, CACHE_BLOCK // max(1, 4 * score_rows.shape[1]))
-    buffer = np.empty((block, score_rows.shape[1]), dtype=bool)
-    for begin in range(0, rows, block):
-        end = min(begin + block, rows)
-        for j in range(int(needed[end - 1])):
-            start = max(begin, int(first_rows[j]))
-            if start < end:
-                hit = np.greater_equal(score_rows[start:end], limits[start:end, j:j + 1], out=buffer[:end - start])
-                counts[start:end, j] = np.count_nonzero(hit, axis=1)
+
+    def count_blocks(begins: range) -> None:
+        buffer = np.empty((block, score_rows.shape[1]), dtype=bool)
+        for begin in begins:
+            end = min(begin + block, rows)
+            for j in range(int(needed[end - 1])):
+                start = max(begin, int(first_rows[j]))
+                if start < end:
+                    hit = np.greater_equal(score_rows[start:end], limits[start:end, j:j + 1], out=buffer[:end - start])
+                    counts[start:end, j] = [np.count_nonzero(row) for row in hit]
+
+    blocks = range(0, rows, block)
+    threads = max(1, min(torch.get_num_threads(), len(blocks)))
+    if threads == 1:
+        count_blocks(blocks)
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(count_blocks, [blocks[part::threads] for part in range(threads)]))
     return torch.from_numpy(counts)
 
 

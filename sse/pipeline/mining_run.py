@@ -61,9 +61,10 @@ class MiningSettings:
     score: str = "cosine"                      # what the threshold applies to: cosine, or margin
     coverage_by: str = "all"                   # one threshold for all segments, or one per duration
     cross_speaker: bool = False                # keep only pairs of two different speakers
-    index: str = defaults.KNN_INDEX            # "flat" (exact) or "ivf" (approximate, recall logged)
+    index: str = defaults.KNN_INDEX            # "flat" (exact), "hnsw" or "ivf" (approximate, recall logged)
     nlist: int | None = None                   # IVF cells (None: about 4 sqrt(N))
     nprobe: int = defaults.NPROBE              # IVF cells searched per query
+    recall: float | None = None                # recall@k target: approximate search tuned to reach it (knn.build)
     seed: int = defaults.MINING_SEED           # seed of the PCA's subsample (and the IVF training sample)
     nshards: int = 1                           # pieces the embedding and k-NN work is split into
 
@@ -76,11 +77,15 @@ class MiningResult(NamedTuple):
 
 
 def index_settings(settings: MiningSettings) -> dict:
-    """What the manifest records of the k-NN index (nothing for the default exact search, so
-    work dirs of earlier exact runs stay valid)."""
-    if settings.index == "flat":
+    """What the manifest records of the k-NN index (nothing for exact search, so work dirs of
+    earlier exact runs stay valid; the recall target only when one is set)."""
+    index = knn.resolve_index(settings.index, settings.recall)
+    if index == "flat":
         return {}
-    return {"index": settings.index, "nlist": settings.nlist, "nprobe": settings.nprobe}
+    recorded = {"index": index}
+    recorded.update({"nlist": settings.nlist, "nprobe": settings.nprobe} if index == "ivf" else {})
+    recorded.update({"recall": settings.recall} if settings.recall is not None else {})
+    return recorded
 
 
 def work_manifest(segments_path: str | os.PathLike, features: str | os.PathLike, checkpoint: Path,
@@ -164,14 +169,22 @@ def embed_shards(segments: Sequence[Segment], shards: Sequence[int], work_dir: P
 
 
 def build_searcher(vectors: np.ndarray, settings: MiningSettings, device: torch.device) -> knn.Searcher:
-    """The k-NN searcher asked for; an approximate one has its recall measured and logged."""
-    searcher = knn.Searcher(vectors, settings.index, device, settings.nlist, settings.nprobe, settings.seed)
+    """The k-NN searcher asked for (tuned to the recall target, if any); an approximate one has
+    its recall measured and logged, on other sampled queries than those it was tuned on."""
+    searcher = knn.build(vectors, settings.index, device, settings.recall, settings.k, settings.nlist,
+                         settings.nprobe, settings.seed)
     logger.info("k-NN: %s over %d vectors", searcher.describe(), len(vectors))
-    if settings.index != "flat":
-        sample = min(knn.RECALL_SAMPLE, len(vectors))
-        logger.info("k-NN recall@%d against exact search, on %d sampled queries: %.4f",
-                    settings.k, sample, knn.recall(searcher, settings.k, sample, settings.seed))
+    if not searcher.exact:
+        log_recall(searcher, settings.k, settings.seed + 1)
     return searcher
+
+
+def log_recall(searcher: knn.Searcher, k: int, seed: int) -> float:
+    """Measure the recall of an approximate searcher on sampled queries and log it."""
+    sample = min(knn.RECALL_SAMPLE, len(searcher.vectors))
+    measured = knn.recall(searcher, k, sample, seed)
+    logger.info("k-NN recall@%d against exact search, on %d sampled queries: %.4f", k, sample, measured)
+    return measured
 
 
 def search_shards(vectors: np.ndarray, work_dir: Path, settings: MiningSettings,
@@ -187,7 +200,7 @@ def search_shards(vectors: np.ndarray, work_dir: Path, settings: MiningSettings,
             if searcher is None:
                 searcher = build_searcher(vectors, settings, device)
             begin, end = shard_bounds(len(vectors), shard, settings.nshards)
-            found = searcher.search(vectors[begin:end], settings.k)
+            found = searcher.neighbours(slice(begin, end), settings.k)
             with atomic_open(path, "wb") as out:
                 np.savez(out, similarities=found[0], ids=found[1])
             saved = {"similarities": found[0], "ids": found[1]}
