@@ -12,7 +12,7 @@ import torch
 
 from sse.frames.formats import read_segment_list, read_vad_list
 from sse.frames.frontend import build_frontend
-from sse.inference.embed import embed_frames, frames_on_the_fly
+from sse.inference.embed import embed_frames, frames_on_the_fly, vad_statistics
 from sse.method.health import embedding_health
 from sse.method.loss import nt_xent
 from sse.method.model import EncoderConfig, ProjectionHead, SSEEncoder
@@ -22,6 +22,7 @@ from tests.helpers import DATA
 
 pytest.importorskip("fairseq")
 from sse.plugin.model import SSEModel  # noqa: E402
+from sse.plugin.tasks import waves_sample  # noqa: E402
 
 pytestmark = pytest.mark.slow  # trains stage 1 on real recordings
 
@@ -44,16 +45,16 @@ def benchmark_embeddings(model, frontend, corpus):
 
 def test_stage1_learns_on_real_speech(corpus):
     torch.manual_seed(0)
-    frontend = build_frontend("mfcc")  # with per-waveform CMVN, the default
+    frontend = build_frontend("mfcc")  # with per-speaker CMVN, the default
+    vads = read_vad_list(corpus / "vads")
+    frontend.speaker_stats = vad_statistics(frontend, corpus, vads, progress=False)  # as stage 1 takes them
     settings = AugmentationSettings(pairs_per_batch=PAIRS, min_vads_per_speaker=2, max_batch_duration=10)
-    sampler = AugmentationSampler(read_vad_list(corpus / "vads"), corpus, settings)
+    sampler = AugmentationSampler(vads, corpus, settings)
     model = SSEModel(SSEEncoder(EncoderConfig(input_dim=frontend.dim)), ProjectionHead(512), frontend, 4)
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-4)
     losses = []
     for update in range(40):
-        batch = sampler.draw(batch_rng(0, 1, update))
-        waves = [torch.from_numpy(wave) for wave in batch.waves]
-        projections = model(waves=waves, spans=torch.from_numpy(batch.spans))
+        projections = model(**waves_sample(sampler.draw(batch_rng(0, 1, update)))["net_input"])
         loss = nt_xent(projections[:PAIRS], projections[PAIRS:])
         optimizer.zero_grad()
         loss.backward()
@@ -65,9 +66,7 @@ def test_stage1_learns_on_real_speech(corpus):
     # ... also on a batch it never trained on (another speaker draw, other spans, other stretches)
     model.eval()
     with torch.no_grad():
-        unseen = sampler.draw(batch_rng(0, 2, 0))
-        projections = model(waves=[torch.from_numpy(wave) for wave in unseen.waves],
-                            spans=torch.from_numpy(unseen.spans))
+        projections = model(**waves_sample(sampler.draw(batch_rng(0, 2, 0)))["net_input"])
     assert nt_xent(projections[:PAIRS], projections[PAIRS:]).item() < chance - 1.0
     # The held-out isolated takes are not embedded alike (a collapsed model maps them to one point).
     health = embedding_health(benchmark_embeddings(model, frontend, corpus))
